@@ -1,0 +1,68 @@
+"""cached-tts: Chatterbox voice preparations, prepared once.
+
+Swap one import and every ``generate(audio_prompt_path=...)`` and
+``prepare_conditionals(...)`` is served from a verified two-tier cache::
+
+    from cached_tts import CachedChatterboxTTS as ChatterboxTTS
+
+The cache, its stats and errors load without chatterbox; the model classes
+import it (and torch's model stack) on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
+from cached_tts._exceptions import CachedTTSError, DamagedEntryError, WeightsUnavailableError
+from cached_tts._keys import EntryKey
+from cached_tts._stats import CacheStats
+
+if TYPE_CHECKING:
+    from cached_tts._models import (
+        CachedChatterboxMultilingualTTS,
+        CachedChatterboxTTS,
+        CachedChatterboxTurboTTS,
+        CachedChatterboxVC,
+        cached_conditionals,
+    )
+
+__all__ = [
+    "CacheStats",
+    "CachedChatterboxMultilingualTTS",
+    "CachedChatterboxTTS",
+    "CachedChatterboxTurboTTS",
+    "CachedChatterboxVC",
+    "CachedTTSError",
+    "ConditionalCache",
+    "DamagedEntryError",
+    "EntryKey",
+    "WeightsUnavailableError",
+    "cached_conditionals",
+    "default_cache",
+    "default_cache_dir",
+]
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "CachedChatterboxMultilingualTTS": "cached_tts._models",
+    "CachedChatterboxTTS": "cached_tts._models",
+    "CachedChatterboxTurboTTS": "cached_tts._models",
+    "CachedChatterboxVC": "cached_tts._models",
+    "cached_conditionals": "cached_tts._models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cached_tts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,308 @@
+"""The two tiers behind one key, with single flight and stats.
+
+A lookup tries memory, then disk, then prepares. Threads asking for one key at
+once share a single preparation; processes sharing a folder take turns on a
+file lock per key, so usually only one of them prepares, and every reader sees
+whole, verified entries whatever the timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import platformdirs
+from filelock import Timeout
+
+from cached_tts._entry import Entry
+from cached_tts._hashing import FileHasher
+from cached_tts._keys import EntryKey, model_fingerprint
+from cached_tts._memory import MemoryTier
+from cached_tts._singleflight import SingleFlight
+from cached_tts._stats import CacheStats
+from cached_tts._store import DiskStore
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "DEFAULT_MAX_DISK_BYTES",
+    "DEFAULT_MAX_MEMORY_BYTES",
+    "ConditionalCache",
+    "default_cache",
+    "default_cache_dir",
+]
+
+logger = logging.getLogger("cached_tts")
+
+CACHE_DIR_ENV: Final = "CACHED_TTS_CACHE_DIR"
+
+#: About 1,500 voices at 165 KB each.
+DEFAULT_MAX_MEMORY_BYTES: Final = 256 * 1024 * 1024
+#: About 6,000 voices at 165 KB each.
+DEFAULT_MAX_DISK_BYTES: Final = 1024 * 1024 * 1024
+#: How long a process waits for another one preparing the same voice.
+DEFAULT_LOCK_TIMEOUT: Final = 300.0
+
+# A hot entry in memory refreshes its file's last use this often, so that
+# disk eviction does not remove what the process is using most.
+_TOUCH_INTERVAL_SECONDS = 60.0
+
+
+class _DefaultDir:
+    def __repr__(self) -> str:
+        return "<platform cache folder>"
+
+
+_DEFAULT_DIR: Final = _DefaultDir()
+
+
+def default_cache_dir() -> Path:
+    """``$CACHED_TTS_CACHE_DIR``, or the per-user platform cache folder.
+
+    >>> import os
+    >>> os.environ["CACHED_TTS_CACHE_DIR"] = "/tmp/voices"
+    >>> default_cache_dir()
+    PosixPath('/tmp/voices')
+    >>> del os.environ["CACHED_TTS_CACHE_DIR"]
+    """
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(platformdirs.user_cache_dir("cached-tts"))
+
+
+class ConditionalCache:
+    """Prepared voices in memory and on disk, shared by any number of models.
+
+    ``cache_dir`` left out means :func:`default_cache_dir`; ``None`` means
+    memory only. Budgets are in bytes; ``None`` means unbounded.
+
+    >>> cache = ConditionalCache(cache_dir=None)
+    >>> cache.stats().entries
+    0
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str] | _DefaultDir | None = _DEFAULT_DIR,
+        *,
+        max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+        max_disk_bytes: int | None = DEFAULT_MAX_DISK_BYTES,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        _check_budget("max_memory_bytes", max_memory_bytes)
+        if max_disk_bytes is not None:
+            _check_budget("max_disk_bytes", max_disk_bytes)
+        if isinstance(cache_dir, _DefaultDir):
+            cache_dir = default_cache_dir()
+        self._memory = MemoryTier(max_memory_bytes)
+        self._store = self._open_store(cache_dir, max_disk_bytes)
+        self._hasher = FileHasher(self._store.hashes_dir if self._store else None)
+        self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
+        self._lock_timeout = lock_timeout
+        self._counts_lock = threading.Lock()
+        self._memory_hits = self._disk_hits = self._misses = 0
+        self._seconds_saved = 0.0
+        self._last_touch: dict[str, float] = {}
+
+    @property
+    def directory(self) -> Path | None:
+        """The disk tier's folder, or ``None`` when the cache is memory only."""
+        return self._store.directory if self._store else None
+
+    def __repr__(self) -> str:
+        where = self.directory or "memory only"
+        return f"<ConditionalCache {where}: {len(self._memory)} entries in memory>"
+
+    # -- keys -------------------------------------------------------------
+
+    def content_hash(self, path: str | os.PathLike[str]) -> str:
+        """sha256 of a clip, rehashed only when the file changes."""
+        return self._hasher.hash(path)
+
+    def model_fingerprint(self, model: Any) -> str:
+        """The fingerprint of the weights ``model`` prepares voices with."""
+        return model_fingerprint(model, self._hasher)
+
+    # -- lookups ----------------------------------------------------------
+
+    def get_or_prepare(
+        self, key: EntryKey, prepare: Callable[[], Entry], *, source: str = ""
+    ) -> Entry:
+        """The entry for ``key``, from memory, disk, or ``prepare()``.
+
+        ``prepare`` runs at most once at a time per key in this process, and
+        usually once across processes sharing the folder. Its exceptions
+        propagate, and nothing is stored for them.
+        """
+        entry = self._memory.get(key.digest)
+        if entry is not None:
+            self._count("memory", entry)
+            self._touch_now_and_then(key)
+            return entry
+        (entry, tier), computed_here = self._flights.do(
+            key.digest, lambda: self._load_or_prepare(key, prepare, source)
+        )
+        # A thread that waited for another one's result was served from memory.
+        self._count(tier if computed_here else "memory", entry)
+        return entry
+
+    def _load_or_prepare(
+        self, key: EntryKey, prepare: Callable[[], Entry], source: str
+    ) -> tuple[Entry, str]:
+        entry = self._memory.get(key.digest)
+        if entry is not None:
+            return entry, "memory"
+        entry = self._read_disk(key)
+        if entry is not None:
+            self._memory.put(key.digest, entry)
+            return entry, "disk"
+        entry, tier = self._prepare_once_across_processes(key, prepare, source)
+        self._memory.put(key.digest, entry)
+        return entry, tier
+
+    def _prepare_once_across_processes(
+        self, key: EntryKey, prepare: Callable[[], Entry], source: str
+    ) -> tuple[Entry, str]:
+        store = self._store
+        if store is not None:
+            try:
+                with store.lock_for(key, self._lock_timeout):
+                    # Another process may have prepared it while we waited.
+                    found = self._read_disk(key)
+                    if found is not None:
+                        return found, "disk"
+                    entry = _timed(prepare)
+                    self._write_disk(key, entry, source)
+                    return entry, "miss"
+            except Timeout:
+                logger.warning(
+                    "Waited %.0f s for another process preparing %s; preparing it here too",
+                    self._lock_timeout,
+                    source or key.content[:12],
+                )
+            except OSError as exc:
+                self._disable_disk(exc)
+        entry = _timed(prepare)
+        self._write_disk(key, entry, source)
+        return entry, "miss"
+
+    # -- the disk tier ----------------------------------------------------
+
+    def _open_store(
+        self, cache_dir: str | os.PathLike[str] | None, max_bytes: int | None
+    ) -> DiskStore | None:
+        if cache_dir is None:
+            return None
+        store = DiskStore(Path(cache_dir).expanduser(), max_bytes)
+        try:
+            store.prepare()
+        except OSError as exc:
+            logger.warning(
+                "Cannot use cache folder %s (%s); caching in memory only", cache_dir, exc
+            )
+            return None
+        return store
+
+    def _read_disk(self, key: EntryKey) -> Entry | None:
+        if self._store is None:
+            return None
+        try:
+            found = self._store.read(key)
+        except OSError as exc:
+            self._disable_disk(exc)
+            return None
+        return found[0] if found else None
+
+    def _write_disk(self, key: EntryKey, entry: Entry, source: str) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.write(key, entry, source=source)
+        except OSError as exc:
+            self._disable_disk(exc)
+
+    def _disable_disk(self, exc: OSError) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            logger.warning(
+                "Cache folder %s failed (%s); caching in memory only from now on",
+                store.directory,
+                exc,
+            )
+
+    def _touch_now_and_then(self, key: EntryKey) -> None:
+        store = self._store
+        if store is None:
+            return
+        now = time.monotonic()
+        if now - self._last_touch.get(key.digest, 0.0) >= _TOUCH_INTERVAL_SECONDS:
+            self._last_touch[key.digest] = now
+            store.touch(key)
+
+    # -- stats and housekeeping --------------------------------------------
+
+    def _count(self, tier: str, entry: Entry) -> None:
+        with self._counts_lock:
+            if tier == "miss":
+                self._misses += 1
+                return
+            if tier == "memory":
+                self._memory_hits += 1
+            else:
+                self._disk_hits += 1
+            self._seconds_saved += entry.prepare_seconds
+
+    def stats(self) -> CacheStats:
+        """Counters of this cache object, and what each tier holds now."""
+        files = self._store.files() if self._store else []
+        with self._counts_lock:
+            return CacheStats(
+                memory_hits=self._memory_hits,
+                disk_hits=self._disk_hits,
+                misses=self._misses,
+                entries=len(self._memory),
+                memory_bytes=self._memory.nbytes,
+                disk_entries=len(files),
+                disk_bytes=sum(f.size for f in files),
+                seconds_saved=self._seconds_saved,
+            )
+
+    def clear(self) -> None:
+        """Remove every entry from memory and disk, and forget file hashes."""
+        self._memory.clear()
+        self._last_touch.clear()
+        self._hasher.forget()
+        if self._store is not None:
+            self._store.clear()
+
+
+def _timed(prepare: Callable[[], Entry]) -> Entry:
+    started = time.perf_counter()
+    entry = prepare()
+    return Entry(entry.tensors, entry.absent, time.perf_counter() - started)
+
+
+def _check_budget(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number of bytes >= 0, got {value!r}")
+
+
+_default: ConditionalCache | None = None
+_default_lock = threading.Lock()
+
+
+def default_cache() -> ConditionalCache:
+    """The process-wide cache that models use when given none.
+
+    It lives in :func:`default_cache_dir` and is created on first use.
+    """
+    global _default  # noqa: PLW0603 -- one lazily built process-wide cache
+    with _default_lock:
+        if _default is None:
+            _default = ConditionalCache()
+        return _default

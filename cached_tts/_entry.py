@@ -1,0 +1,161 @@
+"""One cached preparation, and how it maps to and from Chatterbox's objects.
+
+An :class:`Entry` holds the exaggeration-free parts of a preparation as a flat,
+ordered mapping of names to tensors:
+
+* ``t3.<field>`` for the fields of ``T3Cond`` except ``emotion_adv``;
+* ``gen.<key>`` for the S3Gen reference dict of ``Conditionals.gen``;
+* ``ref.<key>`` for ``ChatterboxVC.ref_dict``.
+
+Fields that are ``None`` (``clap_emb``, ``prompt_feat_len``...) are listed in
+``absent``. An entry is never handed out: every reader gets fresh copies, so
+nothing a model or a user does to its tensors can reach the cache.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Entry",
+    "UncacheableError",
+    "conditionals_from_entry",
+    "entry_from_conditionals",
+    "entry_from_ref_dict",
+    "ref_dict_from_entry",
+]
+
+_EXAGGERATION_FIELD = "emotion_adv"
+
+
+class UncacheableError(TypeError):
+    """A preparation holds something other than tensors and ``None``."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The exaggeration-free result of one voice preparation.
+
+    >>> entry = Entry({"gen.embedding": torch.zeros(1, 192)}, absent=("gen.prompt_feat_len",))
+    >>> entry.nbytes
+    768
+    >>> entry.fields
+    ('gen.embedding', 'gen.prompt_feat_len')
+    """
+
+    tensors: Mapping[str, torch.Tensor]
+    absent: tuple[str, ...] = ()
+    prepare_seconds: float = 0.0
+    nbytes: int = field(init=False, repr=False, compare=False)
+
+    _groups: dict[str, list[tuple[str, str]]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        total = sum(t.numel() * t.element_size() for t in self.tensors.values())
+        object.__setattr__(self, "nbytes", total)
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for name in self.fields:
+            prefix, _, key = name.partition(".")
+            groups.setdefault(prefix, []).append((key, name))
+        object.__setattr__(self, "_groups", groups)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field name, tensors first, in the order they were captured."""
+        return (*self.tensors, *self.absent)
+
+    def copies(self, prefix: str, device: torch.device | str) -> dict[str, Any]:
+        """Fresh copies of the fields under ``prefix``, on ``device``."""
+        device = torch.device(device)
+        out: dict[str, Any] = {}
+        for key, name in self._groups.get(prefix, ()):
+            tensor = self.tensors.get(name)
+            if tensor is None:
+                out[key] = None
+            elif tensor.device == device:
+                out[key] = tensor.clone()
+            else:
+                out[key] = tensor.to(device=device, copy=True)
+        return out
+
+
+def _capture(
+    prefix: str, values: Mapping[str, Any], skip: str | None = None
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    tensors: dict[str, torch.Tensor] = {}
+    absent: list[str] = []
+    for key, value in values.items():
+        if key == skip:
+            continue
+        if value is None:
+            absent.append(f"{prefix}.{key}")
+        elif torch.is_tensor(value):
+            # clone() outside inference mode gives a plain tensor with no
+            # autograd history, whatever the original was.
+            tensors[f"{prefix}.{key}"] = value.detach().clone()
+        else:
+            raise UncacheableError(
+                f"{prefix}.{key} is a {type(value).__name__}, not a tensor or None"
+            )
+    return tensors, absent
+
+
+def entry_from_conditionals(conds: Any, prepare_seconds: float = 0.0) -> Entry:
+    """Capture a ``Conditionals`` (``t3`` + ``gen``) without its exaggeration."""
+    t3_tensors, t3_absent = _capture("t3", vars(conds.t3), skip=_EXAGGERATION_FIELD)
+    gen_tensors, gen_absent = _capture("gen", conds.gen)
+    return Entry({**t3_tensors, **gen_tensors}, (*t3_absent, *gen_absent), prepare_seconds)
+
+
+def entry_from_ref_dict(ref_dict: Mapping[str, Any], prepare_seconds: float = 0.0) -> Entry:
+    """Capture ``ChatterboxVC.ref_dict``."""
+    tensors, absent = _capture("ref", ref_dict)
+    return Entry(tensors, tuple(absent), prepare_seconds)
+
+
+def conditionals_from_entry(
+    entry: Entry,
+    exaggeration: Any,
+    device: torch.device | str,
+    conditionals_class: Callable[..., Any],
+) -> Any:
+    """A fresh ``Conditionals`` with ``exaggeration`` applied, on ``device``.
+
+    The exaggeration tensor is built exactly as upstream builds it, so the
+    result is bitwise what ``prepare_conditionals(..., exaggeration=x)`` gives.
+    """
+    t3_cond_class = _t3_cond_class()
+    t3_fields = entry.copies("t3", device)
+    t3_fields[_EXAGGERATION_FIELD] = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
+    return conditionals_class(t3_cond_class(**t3_fields), entry.copies("gen", device))
+
+
+def ref_dict_from_entry(entry: Entry, device: torch.device | str) -> dict[str, Any]:
+    """A fresh ``ref_dict`` for ``ChatterboxVC``, on ``device``."""
+    return entry.copies("ref", device)
+
+
+def conditionals_class_for(prepare: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``Conditionals`` class that goes with a ``prepare_conditionals``.
+
+    Each chatterbox module defines its own; a user's subclass in another
+    module falls back to the English one.
+    """
+    module = sys.modules.get(getattr(prepare, "__module__", ""), None)
+    found = getattr(module, "Conditionals", None)
+    if found is None:
+        from chatterbox.tts import Conditionals
+
+        return Conditionals  # type: ignore[no-any-return]
+    return found  # type: ignore[no-any-return]
+
+
+def _t3_cond_class() -> Callable[..., Any]:
+    from chatterbox.models.t3.modules.cond_enc import T3Cond
+
+    return T3Cond  # type: ignore[no-any-return]

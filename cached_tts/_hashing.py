@@ -1,0 +1,179 @@
+"""Content hashes of files, remembered per path against a stat signature.
+
+Hashing a reference clip costs about 0.85 ms per MB and a checkpoint file about
+a second, so each digest is remembered against the file's stat signature
+(device, inode, size, mtime and ctime in nanoseconds) in memory and, when a
+folder is given, on disk for the next process.
+
+``st_ctime_ns`` is part of the signature because a same-size rewrite whose
+mtime was put back (``os.utime``) still moves ctime, which user code cannot
+set. A file changed within :data:`RACY_WINDOW_NS` of being hashed is *racy*
+(git's racy-git rule): a second change inside the same timestamp tick would
+leave its signature unchanged, so its digest is returned but not remembered.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import socket
+import stat
+import threading
+import time
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from cachetools import LRUCache
+
+from cached_tts._atomic import write_atomically
+
+__all__ = ["RACY_WINDOW_NS", "FileHasher", "StatSignature", "sha256_file"]
+
+logger = logging.getLogger("cached_tts")
+
+#: Files changed less than this long before hashing are rehashed next time.
+#: Two seconds covers the coarsest timestamps in common use (FAT).
+RACY_WINDOW_NS = 2_000_000_000
+
+_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class StatSignature:
+    """What must stay the same for a remembered digest to stay valid."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> StatSignature:
+        """The signature of a ``stat`` result."""
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def is_racy(self, hashed_at_ns: int) -> bool:
+        """Whether the file changed too close to ``hashed_at_ns`` to trust."""
+        return max(self.mtime_ns, self.ctime_ns) >= hashed_at_ns - RACY_WINDOW_NS
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file's bytes.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+    ...     _ = f.write(b"abc")
+    >>> sha256_file(f.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stat_regular_file(path: str | os.PathLike[str]) -> os.stat_result:
+    """``os.stat``, with the errors a user of a file API expects.
+
+    Raises ``FileNotFoundError`` or ``IsADirectoryError``, each naming the path.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "Reference clip not found", os.fspath(path)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(
+            errno.EISDIR,
+            "Expected an audio file but got a folder",
+            os.fspath(path),
+        )
+    return st
+
+
+class FileHasher:
+    """sha256 of files, remembered per path until the file changes.
+
+    ``memo_dir``, when given, keeps the digests for later processes too.
+
+    >>> import tempfile, pathlib
+    >>> clip = pathlib.Path(tempfile.mkdtemp()) / "voice.wav"
+    >>> _ = clip.write_bytes(b"RIFF....")
+    >>> hasher = FileHasher()
+    >>> hasher.hash(clip) == sha256_file(clip)
+    True
+    """
+
+    def __init__(self, memo_dir: Path | None = None, *, max_paths: int = 4096) -> None:
+        self._memo_dir = memo_dir
+        self._memo: LRUCache[str, tuple[StatSignature, str]] = LRUCache(maxsize=max_paths)
+        self._lock = threading.Lock()
+        self.hashes_computed = 0
+
+    def hash(self, path: str | os.PathLike[str]) -> str:
+        """The file's sha256, computed only when its signature has changed."""
+        name = os.path.abspath(path)
+        signature = StatSignature.of(stat_regular_file(name))
+        with self._lock:
+            remembered = self._memo.get(name)
+        if remembered is not None and remembered[0] == signature:
+            return remembered[1]
+        digest = self._read_memo_file(name, signature)
+        if digest is not None:
+            self._remember(name, signature, digest)
+            return digest
+
+        hashed_at_ns = time.time_ns()
+        digest = sha256_file(name)
+        self.hashes_computed += 1
+        unchanged = StatSignature.of(os.stat(name)) == signature
+        if unchanged and not signature.is_racy(hashed_at_ns):
+            self._remember(name, signature, digest)
+            self._write_memo_file(name, signature, digest)
+        return digest
+
+    def forget(self) -> None:
+        """Drop every remembered digest, in memory and on disk."""
+        with self._lock:
+            self._memo.clear()
+        if self._memo_dir is not None and self._memo_dir.is_dir():
+            for memo_file in self._memo_dir.glob("*.json"):
+                memo_file.unlink(missing_ok=True)
+
+    def _remember(self, name: str, signature: StatSignature, digest: str) -> None:
+        with self._lock:
+            self._memo[name] = (signature, digest)
+
+    def _memo_file(self, name: str) -> Path | None:
+        if self._memo_dir is None:
+            return None
+        # The host is part of the name: a folder shared over the network must
+        # not match one machine's inode numbers against another's.
+        where = f"{socket.gethostname()}\0{name}".encode()
+        return self._memo_dir / f"{hashlib.sha256(where).hexdigest()}.json"
+
+    def _read_memo_file(self, name: str, signature: StatSignature) -> str | None:
+        memo_file = self._memo_file(name)
+        if memo_file is None:
+            return None
+        try:
+            record = json.loads(memo_file.read_bytes())
+            if record["path"] == name and tuple(record["signature"]) == astuple(signature):
+                return str(record["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _write_memo_file(self, name: str, signature: StatSignature, digest: str) -> None:
+        memo_file = self._memo_file(name)
+        if memo_file is None:
+            return
+        record = {"path": name, "signature": astuple(signature), "sha256": digest}
+        try:
+            write_atomically(memo_file, json.dumps(record).encode())
+        except OSError as exc:
+            logger.debug("Could not remember the hash of %s: %s", name, exc)

@@ -1,0 +1,42 @@
+"""What a cache has done and holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CacheStats"]
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """A snapshot of a :class:`~cached_tts.ConditionalCache`'s counters.
+
+    Hits and misses count lookups by this cache object. ``seconds_saved`` adds
+    up, over every hit, how long the entry took to prepare when it was made.
+
+    >>> stats = CacheStats(memory_hits=3, disk_hits=1, misses=1, entries=2,
+    ...                    memory_bytes=330_000, disk_entries=2, disk_bytes=331_000,
+    ...                    seconds_saved=9.2)
+    >>> stats.hits, stats.hit_rate
+    (4, 0.8)
+    """
+
+    memory_hits: int
+    disk_hits: int
+    misses: int
+    entries: int
+    memory_bytes: int
+    disk_entries: int
+    disk_bytes: int
+    seconds_saved: float
+
+    @property
+    def hits(self) -> int:
+        """Lookups served without preparing the voice."""
+        return self.memory_hits + self.disk_hits
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over all lookups; 0.0 before the first lookup."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0

@@ -1,0 +1,342 @@
+"""The ``wrapt`` wrappers that put a cache in front of a Chatterbox class.
+
+:func:`install` patches one class in place; the public decorator in
+:mod:`cached_tts._models` builds on it. The wrappers:
+
+* ``prepare_conditionals`` (TTS classes) / ``set_target_voice`` (VC): served
+  from the cache, whether the user calls them or ``generate`` does;
+* ``generate``: serialized per model, since upstream keeps its state in
+  ``self.conds``;
+* ``__init__``, ``from_local``, ``from_pretrained``: accept ``cache=`` and
+  ``model_id=``, remember the checkpoint folder, and turn missing weights into
+  a :class:`~cached_tts.WeightsUnavailableError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import wrapt
+
+from cached_tts._cache import ConditionalCache, default_cache
+from cached_tts._entry import (
+    Entry,
+    UncacheableError,
+    conditionals_class_for,
+    conditionals_from_entry,
+    entry_from_conditionals,
+    entry_from_ref_dict,
+    ref_dict_from_entry,
+)
+from cached_tts._exceptions import WeightsUnavailableError
+from cached_tts._keys import CHECKPOINT_ATTR, MODEL_ID_ATTR, entry_key, preparation_settings
+
+__all__ = ["DISABLE_ENV", "Family", "family_of", "install", "is_installed"]
+
+logger = logging.getLogger("cached_tts")
+
+#: Set to ``1`` to bypass every cache (for debugging).
+DISABLE_ENV = "CACHED_TTS_DISABLE"
+
+_INSTALLED_MARK = "__cached_tts_installed__"
+_CACHE_ATTR = "_cached_tts_cache"
+
+# Plain scalars have a stable repr, so they can be part of a key.
+_KEYABLE = (bool, int, float, str, type(None))
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one kind of Chatterbox class prepares a voice and keeps it."""
+
+    method: str
+    capture: Callable[[Any], Entry]
+    restore: Callable[[Any, Entry, Any, Callable[..., Any]], None]
+
+
+def _restore_conditionals(model: Any, entry: Entry, exaggeration: Any, prepare: Any) -> None:
+    model.conds = conditionals_from_entry(
+        entry, exaggeration, model.device, conditionals_class_for(prepare)
+    )
+
+
+def _restore_ref_dict(model: Any, entry: Entry, _exaggeration: Any, _prepare: Any) -> None:
+    model.ref_dict = ref_dict_from_entry(entry, model.device)
+
+
+TTS = Family(
+    "prepare_conditionals", lambda m: entry_from_conditionals(m.conds), _restore_conditionals
+)
+VC = Family("set_target_voice", lambda m: entry_from_ref_dict(m.ref_dict), _restore_ref_dict)
+
+
+def family_of(cls: type) -> Family:
+    """The family of a Chatterbox class; ``TypeError`` for anything else."""
+    for family in (TTS, VC):
+        if callable(getattr(cls, family.method, None)):
+            return family
+    raise TypeError(
+        f"{cls.__qualname__} is not a Chatterbox model class: it has neither "
+        "prepare_conditionals nor set_target_voice"
+    )
+
+
+def is_installed(cls: type) -> bool:
+    """Whether :func:`install` patched ``cls`` itself (not only a base)."""
+    return bool(cls.__dict__.get(_INSTALLED_MARK, False))
+
+
+def install(cls: type) -> dict[str, Any]:
+    """Patch ``cls`` in place; returns what its ``__dict__`` held before.
+
+    The returned mapping (absent names map to ``None``) lets a caller undo the
+    patch exactly.
+    """
+    family = family_of(cls)
+    wrappers: dict[str, Callable[[Any], Any]] = {
+        family.method: _prepare_wrapper(family),
+        "generate": _serialized,
+        "__init__": _init_wrapper,
+        "from_local": _loader_wrapper(from_local=True),
+        "from_pretrained": _loader_wrapper(from_local=False),
+    }
+    saved: dict[str, Any] = {}
+    for name, wrapper in wrappers.items():
+        if not hasattr(cls, name):
+            continue
+        saved[name] = cls.__dict__.get(name)
+        setattr(cls, name, wrapper(inspect.getattr_static(cls, name)))
+    for name, value in (("cache", _cache_property()), (_INSTALLED_MARK, True)):
+        saved[name] = cls.__dict__.get(name)
+        setattr(cls, name, value)
+    return saved
+
+
+# -- per-model state ----------------------------------------------------------
+
+_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+_computing = threading.local()
+
+
+def model_lock(model: Any) -> threading.RLock:
+    """The lock that serializes one model's preparations and generations."""
+    lock = _locks.get(model)
+    if lock is None:
+        with _locks_guard:
+            lock = _locks.setdefault(model, threading.RLock())
+    return lock
+
+
+def _cache_property() -> property:
+    def get(self: Any) -> ConditionalCache:
+        return self.__dict__.get(_CACHE_ATTR) or default_cache()
+
+    def set_(self: Any, value: ConditionalCache | None) -> None:
+        if value is not None and not isinstance(value, ConditionalCache):
+            raise TypeError(
+                f"cache must be a cached_tts.ConditionalCache or None, not {type(value).__name__}"
+            )
+        self.__dict__[_CACHE_ATTR] = value
+
+    return property(get, set_, doc="The ConditionalCache this model uses (assignable).")
+
+
+def _configure(model: Any, cache: ConditionalCache | None, model_id: str | None) -> None:
+    if cache is not None:
+        model.cache = cache
+    if model_id is not None:
+        if not isinstance(model_id, str) or not model_id:
+            raise TypeError(f"model_id must be a non-empty string, not {model_id!r}")
+        setattr(model, MODEL_ID_ATTR, model_id)
+
+
+# -- the wrappers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Call:
+    path: str | os.PathLike[str]
+    exaggeration: Any
+    extra: dict[str, object]
+
+
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(function)
+
+
+def _function_of(wrapped: Callable[..., Any]) -> Callable[..., Any]:
+    """The plain function behind a bound method (or wrapt's partial for class calls)."""
+    if isinstance(wrapped, functools.partial):
+        return wrapped.func
+    return getattr(wrapped, "__func__", wrapped)
+
+
+def _bind(
+    wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Call | None:
+    """The clip, exaggeration and other settings of a call; ``None`` if uncacheable."""
+    function = _function_of(wrapped)
+    bound = _parameters(function).bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    names = list(arguments)
+    arguments.pop(names[0])  # self
+    path = arguments.pop(names[1])
+    exaggeration = arguments.pop("exaggeration", None)
+    for name in list(arguments):
+        kind = _parameters(function).parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(name))
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            arguments[name] = tuple(arguments[name])
+    if not isinstance(path, (str, os.PathLike)):
+        return None  # an in-memory or file-like clip: nothing stable to key on
+    if not all(isinstance(v, _KEYABLE) for v in arguments.values()):
+        return None
+    return _Call(path, exaggeration, arguments)
+
+
+def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
+    @wrapt.decorator
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if getattr(_computing, "active", False) or os.environ.get(DISABLE_ENV) == "1":
+            return wrapped(*args, **kwargs)
+        call = _bind(wrapped, args, kwargs)
+        if call is None:
+            logger.debug("Not caching %s: its arguments have no stable key", family.method)
+            return wrapped(*args, **kwargs)
+        with model_lock(instance):
+            return _prepare_cached(family, wrapped, instance, call, args=args, kwargs=kwargs)
+
+    return wrapper
+
+
+def _prepare_cached(
+    family: Family,
+    wrapped: Callable[..., Any],
+    model: Any,
+    call: _Call,
+    *,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    cache = model.cache
+    function = _function_of(wrapped)
+    key = entry_key(
+        cache.content_hash(call.path),
+        cache.model_fingerprint(model),
+        preparation_settings(model, f"{function.__module__}.{function.__qualname__}", call.extra),
+    )
+
+    def prepare() -> Entry:
+        _computing.active = True
+        try:
+            # No autograd graph may outlive the preparation.
+            with torch.inference_mode():
+                wrapped(*args, **kwargs)
+        finally:
+            _computing.active = False
+        return family.capture(model)
+
+    try:
+        entry = cache.get_or_prepare(key, prepare, source=os.path.abspath(call.path))
+    except UncacheableError as exc:
+        logger.warning("Not caching %s: %s", family.method, exc)
+        wrapped(*args, **kwargs)
+        return
+    family.restore(model, entry, call.exaggeration, function)
+
+
+@wrapt.decorator
+def _serialized(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    with model_lock(instance):
+        return wrapped(*args, **kwargs)
+
+
+@wrapt.decorator
+def _init_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    cache = kwargs.pop("cache", None)
+    model_id = kwargs.pop("model_id", None)
+    wrapped(*args, **kwargs)
+    _configure(instance, cache, model_id)
+
+
+def _loader_wrapper(*, from_local: bool) -> Callable[[Any], Any]:
+    @wrapt.decorator
+    def wrapper(
+        wrapped: Callable[..., Any], cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        cache = kwargs.pop("cache", None)
+        model_id = kwargs.pop("model_id", None)
+        try:
+            model = wrapped(*args, **kwargs)
+        except WeightsUnavailableError:
+            raise
+        except Exception as exc:
+            error = _missing_weights(cls, exc, args, kwargs, from_local=from_local)
+            if error is None:
+                raise
+            raise error from exc
+        if from_local:
+            ckpt_dir = args[0] if args else kwargs["ckpt_dir"]
+            setattr(model, CHECKPOINT_ATTR, Path(ckpt_dir).resolve())
+        _configure(model, cache, model_id)
+        return model
+
+    return wrapper
+
+
+def _missing_weights(
+    cls: type,
+    exc: Exception,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    from_local: bool,
+) -> WeightsUnavailableError | None:
+    """A helpful error for weights that are not there; ``None`` if it is another failure."""
+    if from_local:
+        if not isinstance(exc, FileNotFoundError):
+            return None
+        ckpt_dir = args[0] if args else kwargs.get("ckpt_dir")
+        missing = exc.filename or exc
+        return WeightsUnavailableError(
+            f"{cls.__name__}.from_local({str(ckpt_dir)!r}): the checkpoint folder lacks "
+            f"{missing}. Point it at a complete Chatterbox checkpoint, or use "
+            f"{cls.__name__}.from_pretrained(device) to download one."
+        )
+    if not _is_download_failure(exc):
+        return None
+    return WeightsUnavailableError(
+        f"{cls.__name__}.from_pretrained could not get the Chatterbox weights from the "
+        f"Hugging Face Hub ({type(exc).__name__}: {exc}). Connect to the internet once "
+        "so they land in the Hugging Face cache (or run `huggingface-cli download "
+        "ResembleAI/chatterbox`), then load them again; offline, set HF_HUB_OFFLINE=1 "
+        "or call from_local(path) on a downloaded checkpoint. To try cached-tts "
+        "without weights, use cached_tts.testing.random_model()."
+    )
+
+
+def _is_download_failure(exc: Exception) -> bool:
+    if isinstance(exc, OSError):  # includes LocalEntryNotFoundError and requests' errors
+        return True
+    module = type(exc).__module__
+    return module.startswith(("huggingface_hub", "httpx", "httpcore", "requests", "urllib3"))

@@ -1,0 +1,58 @@
+"""Real Chatterbox architecture with random weights, built once per session."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from chatterbox.tts import ChatterboxTTS
+
+from cached_tts import ConditionalCache
+from cached_tts.testing import random_components, random_model, write_voice_clip
+
+
+def aged(path):
+    """Set a file's times back so its hash is remembered (it is no longer racy)."""
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+@pytest.fixture(scope="session")
+def components():
+    return random_components("english", seed=0)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "alice": str(write_voice_clip(folder / "alice.wav", seconds=2.5, seed=1)),
+        "bob": str(write_voice_clip(folder / "bob.wav", seconds=2.5, seed=2)),
+    }
+
+
+@pytest.fixture(scope="session")
+def plain(components):
+    """A plain upstream ChatterboxTTS on the same modules: the reference."""
+    return random_model(ChatterboxTTS, components=components)
+
+
+@pytest.fixture(scope="session")
+def reference(plain):
+    """What the plain model prepares for (clip, exaggeration), memoized."""
+    prepared = {}
+
+    def conds(clip, exaggeration=0.5):
+        if (clip, exaggeration) not in prepared:
+            plain.prepare_conditionals(clip, exaggeration=exaggeration)
+            prepared[clip, exaggeration] = plain.conds
+        return prepared[clip, exaggeration]
+
+    return conds
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return ConditionalCache(tmp_path / "cache")

@@ -1,0 +1,55 @@
+"""One of several processes preparing the same voice into one cache folder.
+
+Usage: python race_worker.py CACHE_DIR CLIP GO_FILE
+Prints one JSON line: this process's stats and a digest of what it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from cached_tts import CachedChatterboxTTS, ConditionalCache
+from cached_tts.testing import random_components, random_model
+
+
+def conditionals_digest(conds) -> str:
+    digest = hashlib.sha256()
+    tensors = sorted({**vars(conds.t3), **conds.gen}.items())
+    for name, value in tensors:
+        if torch.is_tensor(value):
+            digest.update(name.encode())
+            digest.update(value.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def main() -> None:
+    cache_dir, clip, go_file = sys.argv[1:4]
+    model = random_model(
+        CachedChatterboxTTS,
+        components=random_components("english", seed=0),
+        cache=ConditionalCache(cache_dir),
+    )
+    Path(go_file + f".ready-{time.time_ns()}").touch()
+    while not Path(go_file).exists():
+        time.sleep(0.01)
+    model.prepare_conditionals(clip, exaggeration=0.5)
+    stats = model.cache.stats()
+    print(  # noqa: T201 -- the parent test reads this line
+        json.dumps(
+            {
+                "misses": stats.misses,
+                "disk_hits": stats.disk_hits,
+                "digest": conditionals_digest(model.conds),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
