@@ -1,0 +1,66 @@
+"""The ``cached-tts`` command (also ``python -m cached_tts``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from cached_tts._exceptions import CachedTTSError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("cached_tts")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cached-tts",
+        description="Chatterbox TTS with cached voice preparations.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the cache does")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="measure what the cache saves on this machine",
+        description=(
+            "Load Chatterbox (real weights when they can be had, otherwise the real "
+            "architecture with random weights, and say so) and time plain preparation, "
+            "misses, hits and one generate."
+        ),
+    )
+    demo.add_argument("--voice", type=Path, help="reference clip (default: a synthetic one)")
+    demo.add_argument("--cache-dir", type=Path, help="cache folder (default: a temporary one)")
+    demo.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    demo.add_argument("--out", type=Path, default=Path("demo.wav"), help="WAV to write")
+    demo.add_argument("--random-weights", action="store_true", help="skip the real weights")
+    demo.add_argument("--no-generate", action="store_true", help="only time preparations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("cached_tts").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        if args.command == "demo":
+            from cached_tts._demo import run_demo
+
+            return run_demo(
+                voice=args.voice,
+                cache_dir=args.cache_dir,
+                device=args.device,
+                out=args.out,
+                random_weights=args.random_weights,
+                generate=not args.no_generate,
+            )
+    except (CachedTTSError, OSError) as exc:
+        print(f"cached-tts: error: {exc}", file=sys.stderr)
+        return 1
+    return 2
