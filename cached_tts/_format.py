@@ -87,7 +87,8 @@ def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes
         "fields": json.dumps(list(entry.tensors)),
         "absent": json.dumps(list(entry.absent)),
         "layout": json.dumps(layout, sort_keys=True),
-        "source": source,
+        # Paths may hold undecodable bytes (surrogate escapes); safetensors wants UTF-8.
+        "source": source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
         "created": repr(created),
         "prepare_seconds": repr(entry.prepare_seconds),
     }
@@ -144,7 +145,7 @@ def _split(data: bytes | bytearray) -> tuple[dict[str, Any], memoryview]:
         raise DamagedEntryError("the header length points past the end of the entry")
     try:
         header = json.loads(bytes(data[_LENGTH_BYTES : _LENGTH_BYTES + length]))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise DamagedEntryError(f"the header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise DamagedEntryError("the header is not a JSON object")

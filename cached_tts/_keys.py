@@ -84,6 +84,8 @@ class EntryKey:
     digest: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Order never matters: equal settings make equal keys.
+        object.__setattr__(self, "settings", tuple(sorted(self.settings)))
         canonical = json.dumps(
             {
                 "content": self.content,
@@ -170,9 +172,9 @@ def _settings(raw: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
 def _first_parameters(model: Any) -> tuple[torch.Tensor, ...]:
     """One parameter of each preparation module, remembered per module set."""
     modules = preparation_modules(model)
-    identity = tuple(id(module) for _, module in modules)
+    identity = tuple(module for _, module in modules)
     memo = model.__dict__.get(_PARAMETERS_MEMO_ATTR)
-    if memo is None or memo[0] != identity:
+    if memo is None or not _same_objects(memo[0], identity):
         memo = (identity, tuple(next(module.parameters()) for _, module in modules))
         model.__dict__[_PARAMETERS_MEMO_ATTR] = memo
     return memo[1]  # type: ignore[no-any-return]
@@ -227,12 +229,17 @@ def model_fingerprint(model: Any, hasher: FileHasher) -> str:
 
 def _instance_weights_digest(model: Any) -> str:
     modules = preparation_modules(model)
-    # The memo is tied to the module objects, so swapping one out rehashes.
-    identity = tuple(id(module) for _, module in modules)
+    # The memo is tied to the module objects (held, so no id is ever reused):
+    # swapping one out rehashes.
+    identity = tuple(module for _, module in modules)
     with _memo_lock:
         memo = model.__dict__.get(_WEIGHTS_MEMO_ATTR)
-        if memo is not None and memo[0] == identity:
+        if memo is not None and _same_objects(memo[0], identity):
             return str(memo[1])
         digest = weights_digest(modules)
         model.__dict__[_WEIGHTS_MEMO_ATTR] = (identity, digest)
         return digest
+
+
+def _same_objects(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

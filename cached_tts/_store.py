@@ -107,9 +107,10 @@ class DiskStore:
     ) -> None:
         """Store ``entry`` atomically, then evict down to ``max_bytes``."""
         created = time.time() if created is None else created
-        write_atomically(self.path_for(key), encode(key, entry, source=source, created=created))
+        path = self.path_for(key)
+        write_atomically(path, encode(key, entry, source=source, created=created))
         if self.max_bytes is not None:
-            self.evict(self.max_bytes)
+            self.evict(self.max_bytes, keep=path)
 
     def touch(self, key: EntryKey) -> None:
         """Mark the entry for ``key`` as just used."""
@@ -127,9 +128,13 @@ class DiskStore:
             found.append(StoredFile(path, st.st_size, st.st_mtime))
         return sorted(found, key=lambda f: f.last_used)
 
-    def evict(self, max_bytes: int) -> int:
-        """Remove least recently used entries until the rest fit; returns how many."""
-        files = self.files()
+    def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
+        """Remove least recently used entries until the rest fit; returns how many.
+
+        ``keep`` (the entry just written, whose mtime may tie with older ones
+        on a coarse clock) goes last.
+        """
+        files = sorted(self.files(), key=lambda f: f.path == keep)  # stable: LRU order kept
         total = sum(f.size for f in files)
         removed = 0
         for stored in files:

@@ -1,0 +1,259 @@
+"""The disk tier: private, atomic, verified, bounded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+
+import pytest
+import torch
+
+from cached_tts._atomic import TEMP_PREFIX
+from cached_tts._entry import Entry
+from cached_tts._keys import EntryKey
+from cached_tts._store import DiskStore
+
+
+def key_for(n):
+    return EntryKey(content=f"{n:064x}", weights="w", settings=(("device", "cpu"),))
+
+
+def entry_for(n):
+    return Entry(
+        {"ref.embedding": torch.full((1, 16), float(n)), "ref.prompt_token": torch.arange(4) + n},
+        absent=("ref.prompt_feat_len",),
+        prepare_seconds=1.25,
+    )
+
+
+def set_last_use(path, seconds):
+    os.utime(path, (seconds, seconds))
+
+
+def mode_of(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = DiskStore(tmp_path / "cache")
+    store.prepare()
+    return store
+
+
+def test_a_written_entry_reads_back(store):
+    store.write(key_for(1), entry_for(1), source="voice.wav", created=100.0)
+    entry, info = store.read(key_for(1))
+    assert torch.equal(entry.tensors["ref.embedding"], entry_for(1).tensors["ref.embedding"])
+    assert torch.equal(entry.tensors["ref.prompt_token"], torch.arange(1, 5))
+    assert entry.absent == ("ref.prompt_feat_len",)
+    assert (info.key, info.source, info.created, info.prepare_seconds) == (
+        key_for(1),
+        "voice.wav",
+        100.0,
+        1.25,
+    )
+
+
+def test_an_absent_entry_reads_as_none(store):
+    assert store.read(key_for(1)) is None
+
+
+def test_folders_are_private_and_files_owner_only(tmp_path):
+    store = DiskStore(tmp_path / "deep" / "cache")
+    store.prepare()
+    store.write(key_for(1), entry_for(1), source="")
+    for folder in (store.directory, store.entries_dir, store.locks_dir, store.hashes_dir):
+        assert mode_of(folder) == 0o700, folder
+    assert mode_of(store.path_for(key_for(1))) == 0o600
+
+
+def test_an_existing_folder_keeps_its_mode(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    DiskStore(shared).prepare()
+    assert mode_of(shared) == 0o755
+
+
+def test_a_write_leaves_no_temporary_files(store):
+    for n in range(3):
+        store.write(key_for(n), entry_for(n), source="")
+    names = sorted(p.name for p in store.entries_dir.iterdir())
+    assert names == sorted(f"{key_for(n).digest}.safetensors" for n in range(3))
+
+
+def test_a_failed_write_leaves_neither_the_entry_nor_a_temporary_file(store, monkeypatch):
+    def fail(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("cached_tts._atomic.os.replace", fail)
+    with pytest.raises(OSError, match="No space"):
+        store.write(key_for(1), entry_for(1), source="")
+    monkeypatch.undo()
+    assert list(store.entries_dir.iterdir()) == []
+    assert store.read(key_for(1)) is None
+
+
+def test_a_rewrite_replaces_the_entry_whole(store):
+    store.write(key_for(1), entry_for(1), source="first.wav")
+    store.write(key_for(1), entry_for(7), source="second.wav")
+    entry, info = store.read(key_for(1))
+    assert info.source == "second.wav"
+    assert torch.equal(entry.tensors["ref.embedding"], entry_for(7).tensors["ref.embedding"])
+
+
+def truncate(path, _store):
+    path.write_bytes(path.read_bytes()[:-10])
+
+
+def garble(path, _store):
+    path.write_bytes(os.urandom(path.stat().st_size))
+
+
+def empty(path, _store):
+    path.write_bytes(b"")
+
+
+def flip_one_bit(path, _store):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def copy_another_keys_entry(path, store):
+    store.write(key_for(2), entry_for(2), source="other.wav")
+    path.write_bytes(store.path_for(key_for(2)).read_bytes())
+
+
+def nest_deeply(path, _store):
+    header = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [truncate, garble, empty, flip_one_bit, copy_another_keys_entry, nest_deeply],
+)
+def test_a_damaged_entry_is_logged_removed_and_read_as_absent(store, damage, caplog):
+    store.write(key_for(1), entry_for(1), source="voice.wav")
+    path = store.path_for(key_for(1))
+    damage(path, store)
+
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        assert store.read(key_for(1)) is None
+
+    warnings = [r for r in caplog.records if r.name == "cached_tts"]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert str(path) in warnings[0].getMessage()
+    assert not path.exists()
+    assert store.read(key_for(1)) is None
+
+
+def test_a_damaged_entry_does_not_disturb_others(store):
+    store.write(key_for(1), entry_for(1), source="")
+    store.write(key_for(2), entry_for(2), source="")
+    store.path_for(key_for(1)).write_bytes(b"garbage")
+    assert store.read(key_for(1)) is None
+    assert store.read(key_for(2)) is not None
+
+
+def test_eviction_removes_the_least_recently_used_first(store):
+    for n in range(4):
+        store.write(key_for(n), entry_for(n), source="")
+    for n, seconds in enumerate((3000, 1000, 4000, 2000)):
+        set_last_use(store.path_for(key_for(n)), seconds)
+    sizes = {n: store.path_for(key_for(n)).stat().st_size for n in range(4)}
+
+    assert store.evict(sizes[0] + sizes[2]) == 2
+
+    assert not store.path_for(key_for(1)).exists()
+    assert not store.path_for(key_for(3)).exists()
+    assert store.read(key_for(0)) is not None
+    assert store.read(key_for(2)) is not None
+
+
+def test_eviction_stops_as_soon_as_the_rest_fits(store):
+    for n in range(3):
+        store.write(key_for(n), entry_for(n), source="")
+        set_last_use(store.path_for(key_for(n)), 1000 + n)
+    total = sum(f.size for f in store.files())
+    assert store.evict(total) == 0
+    assert store.evict(total - 1) == 1
+    assert [f.path for f in store.files()] == [store.path_for(key_for(n)) for n in (1, 2)]
+
+
+def test_a_read_refreshes_last_use(store):
+    for n in range(3):
+        store.write(key_for(n), entry_for(n), source="")
+        set_last_use(store.path_for(key_for(n)), 1000 + n)
+
+    assert store.read(key_for(0)) is not None  # the oldest, now the newest
+    assert store.files()[-1].path == store.path_for(key_for(0))
+    assert store.evict(sum(f.size for f in store.files()) - 1) == 1
+    assert not store.path_for(key_for(1)).exists()
+    assert store.path_for(key_for(0)).exists()
+
+
+def test_writing_past_the_budget_evicts_the_least_recently_used(tmp_path):
+    store = DiskStore(tmp_path / "cache")
+    store.write(key_for(1), entry_for(1), source="", created=0.0)
+    store.write(key_for(2), entry_for(2), source="", created=0.0)
+    set_last_use(store.path_for(key_for(1)), 1000)
+    set_last_use(store.path_for(key_for(2)), 2000)
+    store.max_bytes = sum(f.size for f in store.files())
+
+    store.write(key_for(3), entry_for(3), source="", created=0.0)
+
+    assert sum(f.size for f in store.files()) <= store.max_bytes
+    assert not store.path_for(key_for(1)).exists()
+    assert store.path_for(key_for(2)).exists()
+    assert store.path_for(key_for(3)).exists()
+
+
+def test_eviction_reaps_temporary_files_of_dead_writers_only(store):
+    dead = store.entries_dir / f"{TEMP_PREFIX}dead"
+    live = store.entries_dir / f"{TEMP_PREFIX}live"
+    dead.write_bytes(b"half an entry")
+    live.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    set_last_use(dead, two_hours_ago)
+
+    store.evict(1 << 30)
+
+    assert not dead.exists()
+    assert live.exists()
+
+
+def test_temporary_files_are_not_listed_as_entries(store):
+    store.write(key_for(1), entry_for(1), source="")
+    (store.entries_dir / f"{TEMP_PREFIX}x.safetensors").write_bytes(b"partial")
+    assert [f.path for f in store.files()] == [store.path_for(key_for(1))]
+
+
+def test_clear_removes_every_entry(store):
+    for n in range(3):
+        store.write(key_for(n), entry_for(n), source="")
+    store.clear()
+    assert store.files() == []
+    assert all(store.read(key_for(n)) is None for n in range(3))
+
+
+def test_files_lists_sizes_and_last_use_oldest_first(store):
+    for n in range(3):
+        store.write(key_for(n), entry_for(n), source="")
+    for n, seconds in enumerate((2000, 3000, 1000)):
+        set_last_use(store.path_for(key_for(n)), seconds)
+    files = store.files()
+    assert [f.path for f in files] == [store.path_for(key_for(n)) for n in (2, 0, 1)]
+    assert [f.last_used for f in files] == [1000, 2000, 3000]
+    assert [f.size for f in files] == [f.path.stat().st_size for f in files]
+
+
+def test_a_store_whose_folder_is_a_file_cannot_be_prepared(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):  # noqa: PT011 -- which OSError depends on the platform
+        DiskStore(blocker / "cache").prepare()
