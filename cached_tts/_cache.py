@@ -114,6 +114,14 @@ class ConditionalCache:
         """The disk tier's folder, or ``None`` when the cache is memory only."""
         return self._store.directory if self._store else None
 
+    def __copy__(self) -> ConditionalCache:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ConditionalCache:
+        # A cache is a shared service, like a connection pool: copying a model
+        # (copy.deepcopy) must give a model that uses the same cache.
+        return self
+
     def __repr__(self) -> str:
         where = self.directory or "memory only"
         return f"<ConditionalCache {where}: {len(self._memory)} entries in memory>"

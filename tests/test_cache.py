@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -340,3 +341,14 @@ def test_the_content_hash_is_the_sha256_of_the_clip(folder, tmp_path):
     clip.write_bytes(b"RIFF voice")
     cache = ConditionalCache(folder)
     assert cache.content_hash(clip) == hashlib.sha256(b"RIFF voice").hexdigest()
+
+
+def test_copying_a_cache_gives_the_same_shared_cache(tmp_path):
+    cache = ConditionalCache(tmp_path / "cache")
+    holder = {"cache": cache, "other": [1, 2]}
+
+    copied = copy.deepcopy(holder)
+
+    assert copy.copy(cache) is cache
+    assert copied["cache"] is cache
+    assert copied["other"] is not holder["other"]
