@@ -61,9 +61,13 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def worker(index: int, folder: Path, url: str, clips: list[str]) -> None:
     """One machine of the fleet: prepare every voice, then time hits."""
+    import torch
+
     from cached_tts import CachedChatterboxTTS, ConditionalCache
     from cached_tts.testing import random_components, random_model
 
+    # Several workers share the cores: one thread each avoids oversubscription.
+    torch.set_num_threads(1)
     model = random_model(
         CachedChatterboxTTS,
         components=random_components("english", seed=0),
