@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
 from cached_tts._exceptions import CachedTTSError, DamagedEntryError, WeightsUnavailableError
 from cached_tts._keys import EntryKey
+from cached_tts._remote import RemoteSettings
 from cached_tts._stats import CacheStats
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "ConditionalCache",
     "DamagedEntryError",
     "EntryKey",
+    "RemoteSettings",
     "WeightsUnavailableError",
     "cached_conditionals",
     "default_cache",

@@ -1,9 +1,10 @@
-"""The two tiers behind one key, with single flight and stats.
+"""The tiers behind one key, with single flight and stats.
 
-A lookup tries memory, then disk, then prepares. Threads asking for one key at
-once share a single preparation; processes sharing a folder take turns on a
-file lock per key, so usually only one of them prepares, and every reader sees
-whole, verified entries whatever the timing.
+A lookup tries memory, then disk, then Redis when configured, then prepares.
+Threads asking for one key at once share a single preparation; processes
+sharing a folder take turns on a file lock per key, and a fleet sharing a
+Redis server takes turns on a lease per key, so usually only one of them
+prepares, and every reader sees whole, verified entries whatever the timing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import platformdirs
 from filelock import Timeout
@@ -23,14 +24,19 @@ from cached_tts._entry import Entry
 from cached_tts._hashing import FileHasher
 from cached_tts._keys import EntryKey, model_fingerprint
 from cached_tts._memory import MemoryTier
+from cached_tts._remote import REMOTE_ENV, RemoteSettings, RemoteTier, open_remote
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
+
+if TYPE_CHECKING:
+    import redis
 
 __all__ = [
     "CACHE_DIR_ENV",
     "DEFAULT_MAX_DISK_BYTES",
     "DEFAULT_MAX_MEMORY_BYTES",
+    "REMOTE_ENV",
     "ConditionalCache",
     "default_cache",
     "default_cache_dir",
@@ -60,6 +66,14 @@ class _DefaultDir:
 _DEFAULT_DIR: Final = _DefaultDir()
 
 
+class _RemoteFromEnv:
+    def __repr__(self) -> str:
+        return f"<${REMOTE_ENV} if set>"
+
+
+_REMOTE_FROM_ENV: Final = _RemoteFromEnv()
+
+
 def default_cache_dir() -> Path:
     """``$CACHED_TTS_CACHE_DIR``, or the per-user platform cache folder.
 
@@ -81,6 +95,12 @@ class ConditionalCache:
     ``cache_dir`` left out means :func:`default_cache_dir`; ``None`` means
     memory only. Budgets are in bytes; ``None`` means unbounded.
 
+    ``remote`` adds a Redis tier shared by a fleet: a ``redis://`` or
+    ``rediss://`` URL (credentials and database may be in it) or a
+    ``redis.Redis`` client; it needs ``pip install 'cached-tts[redis]'``.
+    Left out, it is ``$CACHED_TTS_REMOTE`` when that is set; ``None`` means no
+    Redis. ``remote_settings`` tunes it (see :class:`RemoteSettings`).
+
     >>> cache = ConditionalCache(cache_dir=None)
     >>> cache.stats().entries
     0
@@ -93,6 +113,8 @@ class ConditionalCache:
         max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
         max_disk_bytes: int | None = DEFAULT_MAX_DISK_BYTES,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        remote: str | redis.Redis | _RemoteFromEnv | None = _REMOTE_FROM_ENV,
+        remote_settings: RemoteSettings | None = None,
     ) -> None:
         _check_budget("max_memory_bytes", max_memory_bytes)
         if max_disk_bytes is not None:
@@ -101,11 +123,16 @@ class ConditionalCache:
             cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
         self._store = self._open_store(cache_dir, max_disk_bytes)
+        if isinstance(remote, _RemoteFromEnv):
+            remote = os.environ.get(REMOTE_ENV) or None
+        self._remote: RemoteTier | None = None
+        if remote is not None:
+            self._remote = open_remote(remote, remote_settings or RemoteSettings())
         self._hasher = FileHasher(self._store.hashes_dir if self._store else None)
         self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
         self._lock_timeout = lock_timeout
         self._counts_lock = threading.Lock()
-        self._memory_hits = self._disk_hits = self._misses = 0
+        self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
         self._seconds_saved = 0.0
         self._last_touch: dict[str, float] = {}
 
@@ -141,11 +168,11 @@ class ConditionalCache:
     def get_or_prepare(
         self, key: EntryKey, prepare: Callable[[], Entry], *, source: str = ""
     ) -> Entry:
-        """The entry for ``key``, from memory, disk, or ``prepare()``.
+        """The entry for ``key``, from memory, disk, Redis, or ``prepare()``.
 
         ``prepare`` runs at most once at a time per key in this process, and
-        usually once across processes sharing the folder. Its exceptions
-        propagate, and nothing is stored for them.
+        usually once across processes sharing the folder or the Redis server.
+        Its exceptions propagate, and nothing is stored for them.
         """
         entry = self._memory.get(key.digest)
         if entry is not None:
@@ -169,6 +196,11 @@ class ConditionalCache:
         if entry is not None:
             self._memory.put(key.digest, entry)
             return entry, "disk"
+        entry = self._remote.get(key) if self._remote else None
+        if entry is not None:
+            self._write_disk(key, entry, source)
+            self._memory.put(key.digest, entry)
+            return entry, "remote"
         entry, tier = self._prepare_once_across_processes(key, prepare, source)
         self._memory.put(key.digest, entry)
         return entry, tier
@@ -184,9 +216,7 @@ class ConditionalCache:
                     found = self._read_disk(key)
                     if found is not None:
                         return found, "disk"
-                    entry = _timed(prepare)
-                    self._write_disk(key, entry, source)
-                    return entry, "miss"
+                    return self._prepare_once_across_fleet(key, prepare, source)
             except Timeout:
                 logger.warning(
                     "Waited %.0f s for another process preparing %s; preparing it here too",
@@ -195,9 +225,24 @@ class ConditionalCache:
                 )
             except OSError as exc:
                 self._disable_disk(exc)
-        entry = _timed(prepare)
-        self._write_disk(key, entry, source)
-        return entry, "miss"
+        return self._prepare_once_across_fleet(key, prepare, source)
+
+    def _prepare_once_across_fleet(
+        self, key: EntryKey, prepare: Callable[[], Entry], source: str
+    ) -> tuple[Entry, str]:
+        remote = self._remote
+        if remote is None:
+            entry = _timed(prepare)
+            self._write_disk(key, entry, source)
+            return entry, "miss"
+        with remote.lease(key) as found:
+            if found is not None:  # another worker prepared it while we waited
+                self._write_disk(key, entry=found, source=source)
+                return found, "remote"
+            entry = _timed(prepare)
+            self._write_disk(key, entry, source)
+            remote.put(key, entry, source)
+            return entry, "miss"
 
     # -- the disk tier ----------------------------------------------------
 
@@ -261,6 +306,8 @@ class ConditionalCache:
                 return
             if tier == "memory":
                 self._memory_hits += 1
+            elif tier == "remote":
+                self._remote_hits += 1
             else:
                 self._disk_hits += 1
             self._seconds_saved += entry.prepare_seconds
@@ -278,10 +325,15 @@ class ConditionalCache:
                 disk_entries=len(files),
                 disk_bytes=sum(f.size for f in files),
                 seconds_saved=self._seconds_saved,
+                remote_hits=self._remote_hits,
+                remote_errors=self._remote.errors if self._remote else 0,
             )
 
     def clear(self) -> None:
-        """Remove every entry from memory and disk, and forget file hashes."""
+        """Remove every entry from memory and disk, and forget file hashes.
+
+        Entries in Redis are shared by the fleet and stay.
+        """
         self._memory.clear()
         self._last_touch.clear()
         self._hasher.forget()

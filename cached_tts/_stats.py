@@ -29,11 +29,14 @@ class CacheStats:
     disk_entries: int
     disk_bytes: int
     seconds_saved: float
+    #: Lookups served by the Redis tier, and Redis operations that failed.
+    remote_hits: int = 0
+    remote_errors: int = 0
 
     @property
     def hits(self) -> int:
         """Lookups served without preparing the voice."""
-        return self.memory_hits + self.disk_hits
+        return self.memory_hits + self.disk_hits + self.remote_hits
 
     @property
     def hit_rate(self) -> float:

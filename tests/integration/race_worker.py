@@ -1,6 +1,6 @@
 """One of several processes preparing the same voice into one cache folder.
 
-Usage: python race_worker.py CACHE_DIR CLIP GO_FILE
+Usage: python race_worker.py CACHE_DIR CLIP GO_FILE [REDIS_URL]
 Prints one JSON line: this process's stats and a digest of what it holds.
 """
 
@@ -30,10 +30,11 @@ def conditionals_digest(conds) -> str:
 
 def main() -> None:
     cache_dir, clip, go_file = sys.argv[1:4]
+    remote = sys.argv[4] if len(sys.argv) > 4 else None
     model = random_model(
         CachedChatterboxTTS,
         components=random_components("english", seed=0),
-        cache=ConditionalCache(cache_dir),
+        cache=ConditionalCache(cache_dir, remote=remote),
     )
     Path(go_file + f".ready-{time.time_ns()}").touch()
     while not Path(go_file).exists():
@@ -45,6 +46,7 @@ def main() -> None:
             {
                 "misses": stats.misses,
                 "disk_hits": stats.disk_hits,
+                "remote_hits": stats.remote_hits,
                 "digest": conditionals_digest(model.conds),
             }
         )

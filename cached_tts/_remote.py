@@ -1,0 +1,246 @@
+"""The remote tier: entries shared by a fleet through one Redis server.
+
+Keys (``prefix`` defaults to ``cached-tts:``)::
+
+    <prefix>entry:<key digest>   the entry: the very bytes of a disk entry
+    <prefix>lease:<key digest>   a random token while one worker prepares it
+
+Values are verified on read exactly like disk entries (checksum and key), so a
+damaged or misplaced value is deleted and recomputed, never served; nothing is
+ever unpickled. A lease (``SET NX PX``) lets one worker of the fleet prepare a
+voice while the others poll for its value; it is released on success and on
+failure (only by its owner), and expires on its own if the worker dies.
+
+Redis is an optimisation, never a dependency of a result: any error or timeout
+is logged once, counted, and followed by a back-off during which the tier is
+skipped; service resumes when a retry succeeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from cached_tts._entry import Entry
+from cached_tts._exceptions import DamagedEntryError
+from cached_tts._format import decode, encode
+from cached_tts._keys import EntryKey
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["REMOTE_ENV", "RemoteSettings", "RemoteTier", "open_remote"]
+
+logger = logging.getLogger("cached_tts")
+
+#: The environment variable that names a Redis server when ``remote`` is not given.
+REMOTE_ENV: Final = "CACHED_TTS_REMOTE"
+
+_INSTALL_HINT = "pip install 'cached-tts[redis]'"
+
+# Deletes a key only while it still holds the given value: a lease its owner
+# holds, or the damaged bytes a reader found (not a good value written since).
+_DELETE_IF_EQUAL = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """How a cache uses its Redis server. Times are in seconds.
+
+    >>> RemoteSettings().read_timeout, RemoteSettings(ttl=86400).ttl
+    (1.0, 86400)
+    """
+
+    #: Every key this library writes starts with it.
+    prefix: str = "cached-tts:"
+    #: Entries expire this long after their last use; ``None`` keeps them.
+    ttl: int | None = None
+    #: Larger entries are not stored in Redis (they still are on disk).
+    max_value_bytes: int = 8 * 1024 * 1024
+    #: How long a worker may prepare a voice before others stop waiting for it.
+    lease_seconds: float = 120.0
+    #: How often a waiting worker looks for the value another one prepares.
+    poll_interval: float = 0.1
+    #: Connect and read timeouts of the client built from a URL.
+    connect_timeout: float = 0.5
+    read_timeout: float = 1.0
+    #: After a failure the tier is skipped this long, doubling up to ``backoff_max``.
+    backoff_initial: float = 5.0
+    backoff_max: float = 60.0
+
+
+def open_remote(remote: str | redis.Redis, settings: RemoteSettings) -> RemoteTier:
+    """A :class:`RemoteTier` on a ``redis://`` or ``rediss://`` URL, or a client.
+
+    A URL may carry credentials and a database (``rediss://user:pw@host:6380/2``);
+    ``rediss`` means TLS. A client you pass is used as it is (its own timeouts),
+    and must return bytes (``decode_responses=False``).
+    """
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError as exc:
+        raise ImportError(f"A remote cache needs redis-py: {_INSTALL_HINT}") from exc
+    if isinstance(remote, str):
+        client = redis.Redis.from_url(
+            remote,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.read_timeout,
+            # One attempt per call: the tier's own back-off handles failures.
+            retry=Retry(NoBackoff(), 0),
+        )
+    elif isinstance(remote, redis.Redis):
+        client = remote
+    else:
+        raise TypeError(f"remote must be a redis:// URL or a redis.Redis, got {remote!r}")
+    if client.get_connection_kwargs().get("decode_responses"):
+        raise ValueError(
+            "The Redis client must return bytes: create it with decode_responses=False"
+        )
+    return RemoteTier(client, settings)
+
+
+class RemoteTier:
+    """Verified entries in Redis, with fleet-wide leases and a back-off on failure."""
+
+    def __init__(self, client: redis.Redis, settings: RemoteSettings) -> None:
+        import redis as redis_module
+
+        self._client = client
+        self.settings = settings
+        self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+        self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
+        self._state_lock = threading.Lock()
+        self._down_until = 0.0  # monotonic time before which the tier is skipped
+        self._backoff = settings.backoff_initial
+        self._down = False
+        self.errors = 0
+
+    def __repr__(self) -> str:
+        return f"<RemoteTier {self._client!r} prefix={self.settings.prefix!r}>"
+
+    # -- entries ------------------------------------------------------------
+
+    def get(self, key: EntryKey) -> Entry | None:
+        """The verified entry for ``key``, or ``None`` (absent, damaged, or Redis down)."""
+        name = self._entry_name(key)
+        ttl = self.settings.ttl
+        data = self._call(
+            lambda c: c.getex(name, ex=ttl) if ttl is not None else c.get(name),
+        )
+        if not isinstance(data, bytes):
+            return None
+        try:
+            entry, _info = decode(data, key)
+        except DamagedEntryError as exc:
+            logger.warning(
+                "Removing damaged remote entry %s (%s); it will be recomputed", name, exc
+            )
+            self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
+            return None
+        return entry
+
+    def put(self, key: EntryKey, entry: Entry, source: str) -> None:
+        """Store ``entry`` for the fleet, unless it is too large or Redis is down."""
+        if not self.available():
+            return
+        data = encode(key, entry, source=source, created=time.time())
+        if len(data) > self.settings.max_value_bytes:
+            logger.debug(
+                "Not storing %s in Redis: %d bytes is over max_value_bytes", source, len(data)
+            )
+            return
+        name, ttl = self._entry_name(key), self.settings.ttl
+        self._call(lambda c: c.set(name, data, ex=ttl))
+
+    # -- fleet-wide single flight -------------------------------------------
+
+    @contextlib.contextmanager
+    def lease(self, key: EntryKey) -> Iterator[Entry | None]:
+        """Wait for the right to prepare ``key``, or for another worker's result.
+
+        Yields the entry when another worker stored it meanwhile; ``None`` when
+        the caller should prepare it (it holds the lease, the wait ran out, or
+        Redis is down). A lease held here is released on the way out.
+        """
+        token = secrets.token_hex(16)
+        name = f"{self.settings.prefix}lease:{key.digest}"
+        lease_ms = max(1, int(self.settings.lease_seconds * 1000))
+        deadline = time.monotonic() + self.settings.lease_seconds
+        held = False
+        try:
+            while True:
+                held = self._call(lambda c: c.set(name, token, nx=True, px=lease_ms)) is True
+                # The holder may have stored the entry just before releasing.
+                found = self.get(key)
+                if found is not None or held or not self.available():
+                    yield found
+                    return
+                if time.monotonic() >= deadline:
+                    logger.warning(
+                        "Waited %.0f s for another worker preparing %s; preparing it here too",
+                        self.settings.lease_seconds,
+                        key.content[:12],
+                    )
+                    yield None
+                    return
+                time.sleep(self.settings.poll_interval)
+        finally:
+            if held:
+                self._call(lambda c: self._delete_if_equal(keys=[name], args=[token], client=c))
+
+    # -- health ---------------------------------------------------------------
+
+    def available(self) -> bool:
+        """Whether Redis is in use now (it is skipped during a back-off)."""
+        return time.monotonic() >= self._down_until
+
+    def _call(self, command: Callable[[redis.Redis], _T]) -> _T | None:
+        if not self.available():
+            return None
+        try:
+            result = command(self._client)
+        except self._failures as exc:
+            self._failed(exc)
+            return None
+        if self._down:
+            self._recovered()
+        return result
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._state_lock:
+            self.errors += 1
+            self._down_until = time.monotonic() + self._backoff
+            if not self._down:
+                self._down = True
+                logger.warning(
+                    "Redis cache tier failed (%s: %s); skipping it, retrying in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    self._backoff,
+                )
+            self._backoff = min(self._backoff * 2, self.settings.backoff_max)
+
+    def _recovered(self) -> None:
+        with self._state_lock:
+            if self._down:
+                self._down = False
+                self._backoff = self.settings.backoff_initial
+                logger.info("Redis cache tier is back in use")
+
+    def _entry_name(self, key: EntryKey) -> str:
+        return f"{self.settings.prefix}entry:{key.digest}"
