@@ -21,6 +21,7 @@ import platformdirs
 from filelock import Timeout
 
 from cached_tts._entry import Entry
+from cached_tts._format import encode
 from cached_tts._hashing import FileHasher
 from cached_tts._keys import EntryKey, model_fingerprint
 from cached_tts._memory import MemoryTier
@@ -196,9 +197,10 @@ class ConditionalCache:
         if entry is not None:
             self._memory.put(key.digest, entry)
             return entry, "disk"
-        entry = self._remote.get(key) if self._remote else None
-        if entry is not None:
-            self._write_disk(key, entry, source)
+        found = self._remote.get(key) if self._remote else None
+        if found is not None:
+            entry, data = found
+            self._write_disk(key, data)
             self._memory.put(key.digest, entry)
             return entry, "remote"
         entry, tier = self._prepare_once_across_processes(key, prepare, source)
@@ -233,15 +235,17 @@ class ConditionalCache:
         remote = self._remote
         if remote is None:
             entry = _timed(prepare)
-            self._write_disk(key, entry, source)
+            self._write_disk(key, encode(key, entry, source=source, created=time.time()))
             return entry, "miss"
         with remote.lease(key) as found:
             if found is not None:  # another worker prepared it while we waited
-                self._write_disk(key, entry=found, source=source)
-                return found, "remote"
+                self._write_disk(key, found[1])
+                return found[0], "remote"
             entry = _timed(prepare)
-            self._write_disk(key, entry, source)
-            remote.put(key, entry, source)
+            # Disk and Redis hold the very same bytes.
+            data = encode(key, entry, source=source, created=time.time())
+            self._write_disk(key, data)
+            remote.put(key, data)
             return entry, "miss"
 
     # -- the disk tier ----------------------------------------------------
@@ -271,11 +275,11 @@ class ConditionalCache:
             return None
         return found[0] if found else None
 
-    def _write_disk(self, key: EntryKey, entry: Entry, source: str) -> None:
+    def _write_disk(self, key: EntryKey, data: bytes) -> None:
         if self._store is None:
             return
         try:
-            self._store.write(key, entry, source=source)
+            self._store.write_bytes(key, data)
         except OSError as exc:
             self._disable_disk(exc)
 

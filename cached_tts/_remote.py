@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import decode, encode
+from cached_tts._format import decode
 from cached_tts._keys import EntryKey
 
 if TYPE_CHECKING:
@@ -135,8 +135,8 @@ class RemoteTier:
 
     # -- entries ------------------------------------------------------------
 
-    def get(self, key: EntryKey) -> Entry | None:
-        """The verified entry for ``key``, or ``None`` (absent, damaged, or Redis down)."""
+    def get(self, key: EntryKey) -> tuple[Entry, bytes] | None:
+        """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
         name = self._entry_name(key)
         ttl = self.settings.ttl
         data = self._call(
@@ -152,16 +152,17 @@ class RemoteTier:
             )
             self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
             return None
-        return entry
+        return entry, data
 
-    def put(self, key: EntryKey, entry: Entry, source: str) -> None:
-        """Store ``entry`` for the fleet, unless it is too large or Redis is down."""
+    def put(self, key: EntryKey, data: bytes) -> None:
+        """Store an encoded entry for the fleet, unless it is too large or Redis is down."""
         if not self.available():
             return
-        data = encode(key, entry, source=source, created=time.time())
         if len(data) > self.settings.max_value_bytes:
             logger.debug(
-                "Not storing %s in Redis: %d bytes is over max_value_bytes", source, len(data)
+                "Not storing %s in Redis: %d bytes is over max_value_bytes",
+                key.digest[:12],
+                len(data),
             )
             return
         name, ttl = self._entry_name(key), self.settings.ttl
@@ -170,10 +171,10 @@ class RemoteTier:
     # -- fleet-wide single flight -------------------------------------------
 
     @contextlib.contextmanager
-    def lease(self, key: EntryKey) -> Iterator[Entry | None]:
+    def lease(self, key: EntryKey) -> Iterator[tuple[Entry, bytes] | None]:
         """Wait for the right to prepare ``key``, or for another worker's result.
 
-        Yields the entry when another worker stored it meanwhile; ``None`` when
+        Yields the entry and its bytes when another worker stored it meanwhile; ``None`` when
         the caller should prepare it (it holds the lease, the wait ran out, or
         Redis is down). A lease held here is released on the way out.
         """

@@ -107,8 +107,12 @@ class DiskStore:
     ) -> None:
         """Store ``entry`` atomically, then evict down to ``max_bytes``."""
         created = time.time() if created is None else created
+        self.write_bytes(key, encode(key, entry, source=source, created=created))
+
+    def write_bytes(self, key: EntryKey, data: bytes) -> None:
+        """Store an encoded entry (as :func:`encode` makes it) atomically, then evict."""
         path = self.path_for(key)
-        write_atomically(path, encode(key, entry, source=source, created=created))
+        write_atomically(path, data)
         if self.max_bytes is not None:
             self.evict(self.max_bytes, keep=path)
 

@@ -70,7 +70,9 @@ def clock(monkeypatch):
     """The cache's perf_counter, under the test's control."""
     fake = FakeClock()
     monkeypatch.setattr(
-        _cache, "time", SimpleNamespace(perf_counter=fake.perf_counter, monotonic=time.monotonic)
+        _cache,
+        "time",
+        SimpleNamespace(perf_counter=fake.perf_counter, monotonic=time.monotonic, time=time.time),
     )
     return fake
 

@@ -91,6 +91,18 @@ def test_a_miss_is_written_to_redis_in_the_disk_entry_format(tmp_path, redis_url
     assert info.source == "alice.wav"
 
 
+def test_disk_and_redis_hold_the_very_same_bytes(tmp_path, redis_url):
+    first = machine(tmp_path, "a", redis_url)
+    first.get_or_prepare(key(), preparer(), source="alice.wav")
+    second = machine(tmp_path, "b", redis_url)
+    second.get_or_prepare(key(), preparer(), source="alice.wav")
+
+    stored = redis.Redis.from_url(redis_url).get(entry_name(key()))
+    for folder in ("a", "b"):
+        on_disk = DiskStore(tmp_path / folder).path_for(key()).read_bytes()
+        assert on_disk == stored
+
+
 def test_keys_live_under_the_configured_prefix_and_leases_are_released(tmp_path, redis_url):
     settings = RemoteSettings(prefix="fleet-7:")
     machine(tmp_path, "a", redis_url, settings).get_or_prepare(key(), preparer())
