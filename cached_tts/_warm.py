@@ -182,13 +182,19 @@ def _warm_all(
             outcome = _warm_one(model, voice)
         except Exception as exc:  # noqa: BLE001 -- one bad clip must not stop the others
             logger.warning("Could not prepare %s: %s", voice, exc)
-            summary.failed.append((voice, f"{type(exc).__name__}: {exc}"))
+            summary.failed.append((voice, _reason(exc)))
             outcome = "failed"
         else:
             (summary.new if outcome == "new" else summary.cached).append(voice)
         if progress is not None:
             progress(voice, outcome)
     return summary
+
+
+def _reason(exc: Exception) -> str:
+    """An exception as one line; some decoders raise with no message at all."""
+    message = str(exc).strip() or "the file could not be read as audio"
+    return f"{message} ({type(exc).__name__})"
 
 
 def _warm_one(model: Any, voice: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from cached_tts._cli import _cache_commands, _voice_commands
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("cached_tts").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:
+        # Chatterbox's dependencies warn about their own deprecations on every run.
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
     try:
         if args.command == "demo":
             from cached_tts._demo import run_demo

@@ -42,17 +42,19 @@ def _bar(total: int, unit: str) -> Any:
 
 def run_warm(args: argparse.Namespace) -> int:
     """Prepare every voice into the cache and summarize."""
-    from cached_tts._warm import find_voices, warm
+    from cached_tts._warm import WarmSummary, find_voices, warm
 
     voices, problems = find_voices(args.paths)
-    model = load(args)
-    with _bar(len(voices), "voice") as bar:
+    summary = WarmSummary()
+    if voices:
+        model = load(args)
+        with _bar(len(voices), "voice") as bar:
 
-        def advance(path: str, outcome: str) -> None:
-            bar.set_postfix_str(f"{outcome}: {Path(path).name}")
-            bar.update()
+            def advance(path: str, outcome: str) -> None:
+                bar.set_postfix_str(f"{outcome}: {Path(path).name}")
+                bar.update()
 
-        summary = warm(model, voices, progress=advance)
+            summary = warm(model, voices, progress=advance)
     summary.failed[:0] = problems
     print(
         f"{len(summary.new)} new, {len(summary.cached)} already cached, "
@@ -61,7 +63,7 @@ def run_warm(args: argparse.Namespace) -> int:
     for path, reason in summary.failed:
         print(f"  failed {path}: {reason}")
     if summary.failed:
-        raise CommandError(f"{len(summary.failed)} voices could not be prepared; see above")
+        raise CommandError(f"{len(summary.failed)} of the voices could not be prepared; see above")
     return 0
 
 
