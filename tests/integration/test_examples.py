@@ -144,3 +144,17 @@ def test_server_warms_its_voices_and_serves_concurrent_requests(clips, tmp_path)
     assert sorted(stats["warm_up"]["new"]) == sorted(clips.values())
     assert stats["misses"] == 2  # only the warm-up prepared
     assert stats["hits"] == 2  # both requests were served from the cache
+
+
+def test_notebook_recomputes_an_edited_clip_and_not_a_new_exaggeration():
+    notebook = json.loads((EXAMPLES / "notebook.ipynb").read_text())
+    assert notebook["nbformat"] == 4
+    namespace = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            exec("".join(cell["source"]), namespace)  # noqa: S102 -- our own notebook
+
+    assert namespace["first"] is True
+    assert namespace["again"] is False
+    assert namespace["more_emotion"] is False
+    assert namespace["after_edit"] is True
