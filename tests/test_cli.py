@@ -200,3 +200,19 @@ def test_sizes_and_durations_parse_as_people_write_them():
     assert parse_size("1GiB") == 1024**3
     assert parse_size("1.5GB") == 1_500_000_000
     assert parse_duration("12h") == 43200
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    def broken(_args):
+        raise RuntimeError("CUDA is not available")
+
+    monkeypatch.setattr("cached_tts._cli._voice_commands.load", broken)
+    voice = tmp_path / "voice.wav"
+    voice.write_bytes(b"")
+    code, _, err = run(
+        capsys, "say", "Hi.", "--voice", str(voice), "--out", str(tmp_path / "o.wav")
+    )
+    assert code == 1
+    assert (
+        err == "cached-tts: error: RuntimeError: CUDA is not available (run with -v for details)\n"
+    )

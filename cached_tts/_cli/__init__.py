@@ -83,4 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cached-tts: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # users get one line; -v logs the traceback
+        logger.debug("Unexpected failure", exc_info=True)
+        print(
+            f"cached-tts: error: {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1
     return code
