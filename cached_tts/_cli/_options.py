@@ -43,8 +43,18 @@ def cache_dir_of(args: argparse.Namespace) -> Path:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--device`` and ``--random-weights``."""
-    parser.add_argument("--model", default="english", choices=["english", "multilingual", "turbo"])
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument(
+        "--model",
+        default="english",
+        choices=["english", "multilingual", "turbo"],
+        help="which Chatterbox (default english)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="auto picks cuda, then mps, then cpu",
+    )
     parser.add_argument(
         "--random-weights",
         action="store_true",
