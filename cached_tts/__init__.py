@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         CachedChatterboxVC,
         cached_conditionals,
     )
+    from cached_tts._warm import WarmSummary, warm
 
 __all__ = [
     "CacheStats",
@@ -40,10 +41,12 @@ __all__ = [
     "DamagedEntryError",
     "EntryKey",
     "RemoteSettings",
+    "WarmSummary",
     "WeightsUnavailableError",
     "cached_conditionals",
     "default_cache",
     "default_cache_dir",
+    "warm",
 ]
 
 __version__ = "0.1.0"
@@ -54,6 +57,8 @@ _LAZY = {
     "CachedChatterboxTurboTTS": "cached_tts._models",
     "CachedChatterboxVC": "cached_tts._models",
     "cached_conditionals": "cached_tts._models",
+    "WarmSummary": "cached_tts._warm",
+    "warm": "cached_tts._warm",
 }
 
 

@@ -1,12 +1,22 @@
-"""The ``cached-tts`` command (also ``python -m cached_tts``)."""
+"""The ``cached-tts`` command (also ``python -m cached_tts``).
+
+Exit codes: 0 on success, 1 on a failure the command reports in one line
+(``cached-tts: error: ...``, never a traceback), 2 on bad usage.
+
+* :mod:`._cache_commands`: ls, stats, verify, prune, clear (no model loaded);
+* :mod:`._voice_commands`: warm, say (load a model);
+* ``demo``: :mod:`cached_tts._demo`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
+from cached_tts._cli import _cache_commands, _voice_commands
 from cached_tts._exceptions import CachedTTSError
 
 __all__ = ["main"]
@@ -37,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo.wav"), help="WAV to write")
     demo.add_argument("--random-weights", action="store_true", help="skip the real weights")
     demo.add_argument("--no-generate", action="store_true", help="only time preparations")
+    _voice_commands.add_parsers(commands)
+    _cache_commands.add_parsers(commands)
     return parser
 
 
@@ -48,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("cached_tts").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:
+        # Chatterbox's dependencies warn about their own deprecations on every run.
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
     try:
         if args.command == "demo":
             from cached_tts._demo import run_demo
@@ -60,7 +76,18 @@ def main(argv: list[str] | None = None) -> int:
                 random_weights=args.random_weights,
                 generate=not args.no_generate,
             )
+        code: int = args.run(args)
     except (CachedTTSError, OSError) as exc:
         print(f"cached-tts: error: {exc}", file=sys.stderr)
         return 1
-    return 2
+    except KeyboardInterrupt:
+        print("cached-tts: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # users get one line; -v logs the traceback
+        logger.debug("Unexpected failure", exc_info=True)
+        print(
+            f"cached-tts: error: {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1
+    return code

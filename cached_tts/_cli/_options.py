@@ -1,0 +1,134 @@
+"""What the subcommands share: options, parsing of sizes and durations, formatting."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+
+from cached_tts._cache import default_cache_dir
+from cached_tts._exceptions import CachedTTSError
+
+__all__ = [
+    "CommandError",
+    "add_cache_dir",
+    "add_model_options",
+    "format_bytes",
+    "format_time",
+    "parse_duration",
+    "parse_size",
+]
+
+
+class CommandError(CachedTTSError):
+    """A failure the command reports in one line and exits 1 for."""
+
+
+def add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir``, defaulting to the library's default folder."""
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help=f"cache folder (default: $CACHED_TTS_CACHE_DIR or {default_cache_dir()})",
+    )
+
+
+def cache_dir_of(args: argparse.Namespace) -> Path:
+    """The cache folder the user asked for, or the default one."""
+    folder: Path | None = args.cache_dir
+    return (folder or default_cache_dir()).expanduser()
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--device`` and ``--random-weights``."""
+    parser.add_argument(
+        "--model",
+        default="english",
+        choices=["english", "multilingual", "turbo"],
+        help="which Chatterbox (default english)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="auto picks cuda, then mps, then cpu",
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="the real architecture with random weights: works offline, the audio is noise",
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``30d``, ``12h``, ``90m``, ``45s`` or ``2w``.
+
+    >>> parse_duration("30d"), parse_duration("90m"), parse_duration("1.5h")
+    (2592000.0, 5400.0, 5400.0)
+    """
+    match = _DURATION.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: write a number and a unit, like 30d, 12h, 90m or 45s"
+        )
+    return float(match[1]) * _SECONDS_PER[match[2]]
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``500000``, ``200MB``, ``1.5G`` or ``64KiB``.
+
+    Decimal units (KB, MB, GB) are powers of 1000; binary ones (KiB, MiB, GiB)
+    powers of 1024.
+
+    >>> parse_size("500000"), parse_size("200MB"), parse_size("64KiB")
+    (500000, 200000000, 65536)
+    """
+    match = _SIZE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: write bytes, or a number with KB, MB, GB (or KiB, MiB, GiB)"
+        )
+    unit = match[2].lower().rstrip("b")
+    base = 1024 if unit.endswith("i") else 1000
+    power = "kmgt".find(unit[:1]) + 1 if unit else 0
+    return int(float(match[1]) * base**power)
+
+
+_THOUSAND = 1000
+
+
+def format_bytes(count: int) -> str:
+    """A byte count for people.
+
+    >>> format_bytes(512), format_bytes(85_300), format_bytes(3_400_000)
+    ('512 B', '85.3 KB', '3.4 MB')
+    """
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < _THOUSAND or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= _THOUSAND
+    raise AssertionError  # pragma: no cover - the loop always returns
+
+
+def format_time(timestamp: float) -> str:
+    """A UNIX time as local ``YYYY-MM-DD HH:MM``."""
+    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def iso_time(timestamp: float) -> str:
+    """A UNIX time as ISO 8601 in UTC, for ``--json``.
+
+    >>> iso_time(0)
+    '1970-01-01T00:00:00+00:00'
+    """
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).isoformat(timespec="seconds")

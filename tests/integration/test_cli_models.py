@@ -1,0 +1,149 @@
+"""warm and say, and cached_tts.warm, on the real architecture with random weights.
+
+Each command builds its model through ``load_model(random_weights=True)``;
+these tests hand it the session's already built modules (building S3Gen takes
+seconds), which changes nothing else about the command.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import soundfile
+
+import cached_tts
+from cached_tts import CachedChatterboxTTS, ConditionalCache
+from cached_tts._cli import main
+from cached_tts._wrappers import model_lock
+from cached_tts.testing import random_model, write_voice_clip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def built_once(components, monkeypatch):
+    monkeypatch.setattr("cached_tts.testing.random_components", lambda *_a, **_k: components)
+
+
+@pytest.fixture
+def voices(tmp_path):
+    folder = tmp_path / "voices"
+    (folder / "nested").mkdir(parents=True)
+    write_voice_clip(folder / "carol.wav", seconds=2.5, seed=3)
+    write_voice_clip(folder / "nested" / "dave.flac", seconds=2.5, seed=4)
+    (folder / "notes.txt").write_text("not a voice")
+    return folder
+
+
+def warm_cli(capsys, cache_dir, *paths):
+    code = main(["warm", *map(str, paths), "--random-weights", "--cache-dir", str(cache_dir)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_warm_prepares_a_folder_recursively_then_finds_it_cached(voices, tmp_path, capsys):
+    cache_dir = tmp_path / "cache"
+    code, out, err = warm_cli(capsys, cache_dir, voices)
+    assert code == 0
+    assert "2 new, 0 already cached, 0 failed" in out
+    assert "random weights" in err.lower()
+    assert len(list((cache_dir / "entries").glob("*.safetensors"))) == 2
+
+    code, out, _ = warm_cli(capsys, cache_dir, voices / "*.wav", voices / "nested")
+    assert code == 0
+    assert "0 new, 2 already cached, 0 failed" in out
+
+
+def test_warm_reports_each_failure_exits_1_and_still_prepares_the_rest(voices, tmp_path, capsys):
+    not_audio = voices / "broken.wav"
+    not_audio.write_text("this is not audio")
+    under_a_file = voices / "carol.wav" / "inside"
+    code, out, err = warm_cli(
+        capsys, tmp_path / "cache", voices / "carol.wav", not_audio, under_a_file, "nope-*.wav"
+    )
+    assert code == 1
+    assert "1 new, 0 already cached, 3 failed" in out
+    assert f"failed {not_audio}" in out
+    assert "a part of this path is a file" in out
+    assert "no file matches" in out
+    assert err.strip().splitlines()[-1].startswith("cached-tts: error:")
+    assert "Traceback" not in err
+
+
+def test_the_warm_api_returns_new_cached_and_failed(components, clips, tmp_path):
+    model = random_model(
+        CachedChatterboxTTS, components=components, cache=ConditionalCache(tmp_path)
+    )
+    model.prepare_conditionals(clips["alice"])
+    serving = model.conds
+
+    summary = cached_tts.warm(model, [clips["alice"], clips["bob"], tmp_path / "missing.wav"])
+
+    assert summary.cached == [clips["alice"]]
+    assert summary.new == [clips["bob"]]
+    assert [path for path, _ in summary.failed] == [str(tmp_path / "missing.wav")]
+    assert not summary.ok
+    assert model.conds is serving  # warming leaves the voice being served alone
+
+
+def test_background_warm_takes_turns_on_the_model_lock(components, clips, tmp_path):
+    model = random_model(
+        CachedChatterboxTTS, components=components, cache=ConditionalCache(tmp_path)
+    )
+    started = threading.Event()
+
+    with model_lock(model):  # what generate holds while it runs
+        future = cached_tts.warm(
+            model, [clips["alice"]], background=True, progress=lambda *_: started.set()
+        )
+        assert not started.wait(0.5)  # it cannot prepare while generate holds the model
+        assert not future.done()
+    summary = future.result(timeout=120)
+
+    assert summary.new == [clips["alice"]]
+    model.prepare_conditionals(clips["alice"])
+    assert model.cache.stats().memory_hits == 1  # ready in the cache the moment it is done
+
+
+def test_say_writes_a_wav_in_the_voice_and_reports_cache_hits(clips, tmp_path, capsys):
+    cache_dir = tmp_path / "cache"
+    assert warm_cli(capsys, cache_dir, clips["alice"])[0] == 0
+    out_wav = tmp_path / "hello.wav"
+
+    code = main(
+        [
+            *("say", "Hi.", "--voice", clips["alice"], "--out", str(out_wav)),
+            *("--random-weights", "--cache-dir", str(cache_dir)),
+        ]
+    )
+    out, _ = capsys.readouterr()
+
+    assert code == 0
+    audio, rate = soundfile.read(out_wav)
+    assert rate == 24_000
+    assert len(audio) > 0
+    assert "1 cache hits, 0 misses" in out
+    assert "noise" in out
+
+
+def test_say_with_a_missing_voice_is_a_one_line_error(tmp_path, capsys):
+    code = main(["say", "Hi.", "--voice", str(tmp_path / "nobody.wav"), "--random-weights"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith("cached-tts: error: voice clip")
+    assert "Traceback" not in err
+
+
+def test_say_refuses_one_wav_out_for_several_texts_before_loading_a_model(
+    tmp_path, monkeypatch, capsys
+):
+    texts = tmp_path / "lines.txt"
+    texts.write_text("one\n\ntwo\n")
+    monkeypatch.setattr(
+        "cached_tts._cli._voice_commands.load", lambda _args: pytest.fail("loaded a model")
+    )
+    # A --out that is a .wav cannot hold two files: refused before loading any model.
+    code = main(["say", "--texts", str(texts), "--voice", __file__, "--out", "x.wav"])
+    assert code == 1
+    assert "give --out a folder" in capsys.readouterr().err
