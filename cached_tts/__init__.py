@@ -5,6 +5,10 @@ Swap one import and every ``generate(audio_prompt_path=...)`` and
 
     from cached_tts import CachedChatterboxTTS as ChatterboxTTS
 
+Or change no code at all: ``cached_tts.enable()`` patches chatterbox's own
+classes, ``python -m cached_tts run script.py`` runs a script with caching on,
+and ``%load_ext cached_tts`` does it in IPython and Jupyter.
+
 The cache, its stats and errors load without chatterbox; the model classes
 import it (and torch's model stack) on first use.
 """
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
         CachedChatterboxVC,
         cached_conditionals,
     )
+    from cached_tts._patching import disable, enable, enabled
 
 __all__ = [
     "CacheStats",
@@ -42,6 +47,9 @@ __all__ = [
     "cached_conditionals",
     "default_cache",
     "default_cache_dir",
+    "disable",
+    "enable",
+    "enabled",
 ]
 
 __version__ = "0.1.0"
@@ -52,6 +60,9 @@ _LAZY = {
     "CachedChatterboxTurboTTS": "cached_tts._models",
     "CachedChatterboxVC": "cached_tts._models",
     "cached_conditionals": "cached_tts._models",
+    "disable": "cached_tts._patching",
+    "enable": "cached_tts._patching",
+    "enabled": "cached_tts._patching",
 }
 
 
