@@ -77,3 +77,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext cached_tts``: enable caching and add the ``%tts_cache`` magic."""
+    from cached_tts._ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext cached_tts``: disable caching and remove ``%tts_cache``."""
+    from cached_tts._ipython import unload_ipython_extension as unload
+
+    unload(ipython)
