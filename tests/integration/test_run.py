@@ -48,23 +48,24 @@ sys.exit(int(sys.argv[3]))
 """
 
 ARGV_SCRIPT = """
+import os
 import sys
 
-print(repr((__name__, sys.argv, sys.path[0])))
+print(repr((__name__, sys.argv, sys.path[0], os.environ["CACHED_TTS_CACHE_DIR"])))
 if sys.argv[1] == "fail":
     raise ValueError("the script failed")
 sys.exit(int(sys.argv[1]))
 """
 
 
-def run(script, *args, cache_dir, disable=False, cwd=None):
+def run(script, *args, cache_dir, disable=False, cwd=None, options=()):
     env = {**os.environ, "CACHED_TTS_CACHE_DIR": str(cache_dir)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("CACHED_TTS_DISABLE", None)
     if disable:
         env["CACHED_TTS_DISABLE"] = "1"
     return subprocess.run(
-        [sys.executable, "-m", "cached_tts", "run", str(script), *args],
+        [sys.executable, "-m", "cached_tts", "run", *options, str(script), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -117,17 +118,29 @@ def test_with_caching_disabled_the_script_prepares_every_time_and_stores_nothing
     assert entries(cache_dir) == []
 
 
-def test_the_script_sees_its_own_argv_main_name_and_folder_and_its_exit_code_is_kept(tmp_path):
+def test_the_script_sees_its_argv_main_name_folder_and_cache_dir_and_keeps_its_exit_code(
+    tmp_path,
+):
     folder = tmp_path / "scripts"
     folder.mkdir()
     (folder / "show.py").write_text(ARGV_SCRIPT)
 
-    result = run("scripts/show.py", "3", "--cache-dir", "x", cache_dir=tmp_path / "c", cwd=tmp_path)
+    result = run(
+        "scripts/show.py",
+        "3",
+        "--cache-dir",
+        "x",
+        cache_dir=tmp_path / "c",
+        cwd=tmp_path,
+        options=["--cache-dir", str(tmp_path / "chosen")],
+    )
 
     assert result.returncode == 3, result.stderr
-    name, argv, path0 = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 -- our repr
+    shown = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 -- our own repr
+    name, argv, path0, cache_dir = shown
     assert (name, argv) == ("__main__", ["scripts/show.py", "3", "--cache-dir", "x"])
     assert Path(path0) == folder
+    assert cache_dir == str(tmp_path / "chosen")
 
 
 def test_an_uncaught_exception_prints_the_script_traceback_and_exits_1(tmp_path):
