@@ -5,6 +5,10 @@ Swap one import and every ``generate(audio_prompt_path=...)`` and
 
     from cached_tts import CachedChatterboxTTS as ChatterboxTTS
 
+Or change no code at all: ``cached_tts.enable()`` patches chatterbox's own
+classes, ``python -m cached_tts run script.py`` runs a script with caching on,
+and ``%load_ext cached_tts`` does it in IPython and Jupyter.
+
 The cache, its stats and errors load without chatterbox; the model classes
 import it (and torch's model stack) on first use.
 """
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
         CachedChatterboxVC,
         cached_conditionals,
     )
+    from cached_tts._patching import disable, enable, enabled
     from cached_tts._warm import WarmSummary, warm
 
 __all__ = [
@@ -46,6 +51,9 @@ __all__ = [
     "cached_conditionals",
     "default_cache",
     "default_cache_dir",
+    "disable",
+    "enable",
+    "enabled",
     "warm",
 ]
 
@@ -59,6 +67,9 @@ _LAZY = {
     "cached_conditionals": "cached_tts._models",
     "WarmSummary": "cached_tts._warm",
     "warm": "cached_tts._warm",
+    "disable": "cached_tts._patching",
+    "enable": "cached_tts._patching",
+    "enabled": "cached_tts._patching",
 }
 
 
@@ -73,3 +84,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext cached_tts``: enable caching and add the ``%tts_cache`` magic."""
+    from cached_tts._ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext cached_tts``: disable caching and remove ``%tts_cache``."""
+    from cached_tts._ipython import unload_ipython_extension as unload
+
+    unload(ipython)

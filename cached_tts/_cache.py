@@ -154,6 +154,16 @@ class ConditionalCache:
         where = self.directory or "memory only"
         return f"<ConditionalCache {where}: {len(self._memory)} entries in memory>"
 
+    def _repr_html_(self) -> str:
+        from cached_tts._display import stats_html
+
+        return stats_html(self.stats(), title=repr(self))
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from cached_tts._display import stats_text
+
+        printer.text(repr(self) if cycle else stats_text(self.stats(), title=repr(self)))
+
     # -- keys -------------------------------------------------------------
 
     def content_hash(self, path: str | os.PathLike[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["CacheStats"]
 
@@ -43,3 +44,13 @@ class CacheStats:
         """Hits over all lookups; 0.0 before the first lookup."""
         lookups = self.hits + self.misses
         return self.hits / lookups if lookups else 0.0
+
+    def _repr_html_(self) -> str:
+        from cached_tts._display import stats_html
+
+        return stats_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from cached_tts._display import stats_text
+
+        printer.text(repr(self) if cycle else stats_text(self))

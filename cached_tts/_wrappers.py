@@ -41,7 +41,16 @@ from cached_tts._entry import (
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._keys import CHECKPOINT_ATTR, MODEL_ID_ATTR, entry_key, preparation_settings
 
-__all__ = ["DISABLE_ENV", "Family", "family_of", "install", "is_installed"]
+__all__ = [
+    "DISABLE_ENV",
+    "Family",
+    "chosen_fallback_cache",
+    "fallback_cache",
+    "family_of",
+    "install",
+    "is_installed",
+    "set_fallback_cache",
+]
 
 logger = logging.getLogger("cached_tts")
 
@@ -138,9 +147,31 @@ def model_lock(model: Any) -> threading.RLock:
     return lock
 
 
+_fallback: list[ConditionalCache] = []
+
+
+def fallback_cache() -> ConditionalCache:
+    """The cache of models given none: the one :func:`cached_tts.enable` set, or the default."""
+    return _fallback[0] if _fallback else default_cache()
+
+
+def chosen_fallback_cache() -> ConditionalCache | None:
+    """The cache that :func:`set_fallback_cache` chose, if any."""
+    return _fallback[0] if _fallback else None
+
+
+def set_fallback_cache(cache: ConditionalCache | None) -> None:
+    """Make ``cache`` the cache of models given none; ``None`` restores the default."""
+    if cache is not None and not isinstance(cache, ConditionalCache):
+        raise TypeError(
+            f"cache must be a cached_tts.ConditionalCache or None, not {type(cache).__name__}"
+        )
+    _fallback[:] = [] if cache is None else [cache]
+
+
 def _cache_property() -> property:
     def get(self: Any) -> ConditionalCache:
-        return self.__dict__.get(_CACHE_ATTR) or default_cache()
+        return self.__dict__.get(_CACHE_ATTR) or fallback_cache()
 
     def set_(self: Any, value: ConditionalCache | None) -> None:
         if value is not None and not isinstance(value, ConditionalCache):

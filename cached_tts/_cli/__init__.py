@@ -23,6 +23,15 @@ __all__ = ["main"]
 
 logger = logging.getLogger("cached_tts")
 
+_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def _log_to_stderr(target: logging.Logger) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    target.addHandler(handler)
+    target.setLevel(logging.DEBUG)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -47,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo.wav"), help="WAV to write")
     demo.add_argument("--random-weights", action="store_true", help="skip the real weights")
     demo.add_argument("--no-generate", action="store_true", help="only time preparations")
+
+    run = commands.add_parser(
+        "run",
+        help="run a Python script with chatterbox's voice preparations cached",
+        description=(
+            "Run an unmodified script as `python script.py args...` would, with "
+            "cached_tts.enable() in force. CACHED_TTS_DISABLE=1 turns caching off."
+        ),
+    )
+    run.add_argument("--cache-dir", type=Path, help="cache folder (default: $CACHED_TTS_CACHE_DIR)")
+    run.add_argument("script", help="the script to run")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     _voice_commands.add_parsers(commands)
     _cache_commands.add_parsers(commands)
     return parser
@@ -55,9 +76,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        from cached_tts._runner import run_script
+
+        # The script owns the root logger, as it would without us.
+        if args.verbose:
+            _log_to_stderr(logging.getLogger("cached_tts"))
+        return run_script(args.script, args.args, cache_dir=args.cache_dir)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        format=_LOG_FORMAT,
     )
     logging.getLogger("cached_tts").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:

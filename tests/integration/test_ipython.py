@@ -1,0 +1,107 @@
+"""`%load_ext cached_tts` in a real IPython shell, and the %tts_cache magic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cached_tts
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(cached_tts.__file__).resolve().parent.parent
+
+SESSION = """\
+%load_ext cached_tts
+import torch
+from chatterbox.tts import ChatterboxTTS
+from cached_tts import EntryKey, default_cache
+from cached_tts._entry import Entry
+from cached_tts._patching import is_enabled
+print("enabled:", is_enabled(), "cache" in ChatterboxTTS.__dict__)
+key = EntryKey(content="c" * 64, weights="w" * 64, settings=())
+for _ in range(2):
+    default_cache().get_or_prepare(
+        key, lambda: Entry({"gen.embedding": torch.ones(1, 192)}), source="/voices/alice.wav"
+    )
+print("=== stats")
+%tts_cache
+print("=== ls")
+%tts_cache ls
+print("=== clear")
+%tts_cache clear
+print("=== ls after clear")
+%tts_cache ls
+print("=== typo")
+from IPython.core.error import UsageError
+try:
+    get_ipython().run_line_magic("tts_cache", "lss")
+except UsageError as error:
+    print(error)
+%unload_ext cached_tts
+print("=== unloaded:", is_enabled(), "cache" in ChatterboxTTS.__dict__)
+"""
+
+
+@pytest.fixture(scope="module")
+def transcript(tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("ipython") / "cache"
+    env = {**os.environ, "CACHED_TTS_CACHE_DIR": str(cache_dir)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("CACHED_TTS_DISABLE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "IPython", "--colors=nocolor", "-c", SESSION],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    sections = {}
+    for block in ("\n" + result.stdout).split("\n=== ")[1:]:
+        title, _, body = block.partition("\n")
+        sections[title] = body.strip()
+    return result, sections, cache_dir
+
+
+def test_loading_the_extension_enables_caching_of_chatterbox_classes(transcript):
+    result, _, _ = transcript
+    assert "enabled: True True" in result.stdout, result.stderr
+
+
+def test_tts_cache_shows_the_stats_of_the_session_cache(transcript):
+    _, sections, cache_dir = transcript
+    shown = sections["stats"]
+    assert str(cache_dir) in shown
+    assert shown.splitlines()[2].split() == ["entries", "1", "1"]
+    assert shown.splitlines()[4].split() == ["hits", "1", "0"]
+    assert "misses: 1" in shown
+
+
+def test_tts_cache_ls_lists_one_line_per_disk_entry(transcript):
+    _, sections, _ = transcript
+    (line,) = sections["ls"].splitlines()
+    digest, source, *_ = line.split()
+    assert len(digest) == 12
+    assert source == "/voices/alice.wav"
+
+
+def test_tts_cache_clear_empties_the_disk_tier(transcript):
+    _, sections, cache_dir = transcript
+    assert sections["clear"].startswith("Cleared")
+    assert sections["ls after clear"] == f"no entries in {cache_dir}"
+    assert list((cache_dir / "entries").glob("*.safetensors")) == []
+
+
+def test_an_unknown_tts_cache_command_shows_the_usage(transcript):
+    _, sections, _ = transcript
+    assert sections["typo"] == "usage: %tts_cache [ls | clear]"
+
+
+def test_unloading_the_extension_restores_chatterbox(transcript):
+    result, _, _ = transcript
+    assert "=== unloaded: False False" in result.stdout
