@@ -40,10 +40,12 @@ def ensure_private_dir(path: Path) -> None:
     os.chmod(path, PRIVATE_DIR_MODE)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see all of it or nothing.
 
-    The file is readable and writable by its owner alone (0600).
+    The file is readable and writable by its owner alone (0600). ``durable``
+    flushes it to the disk before it appears; files that are only a shortcut
+    (a lost one is merely recomputed) can skip that cost.
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "entry.bin"
@@ -57,8 +59,9 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -9,6 +9,7 @@ prepares, and every reader sees whole, verified entries whatever the timing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import platformdirs
-from filelock import Timeout
+from filelock import BaseFileLock, Timeout
 
 from cached_tts._entry import Entry
 from cached_tts._format import encode
@@ -220,24 +221,38 @@ class ConditionalCache:
     def _prepare_once_across_processes(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str
     ) -> tuple[Entry, str]:
-        store = self._store
-        if store is not None:
-            try:
-                with store.lock_for(key, self._lock_timeout):
-                    # Another process may have prepared it while we waited.
-                    found = self._read_disk(key)
-                    if found is not None:
-                        return found, "disk"
-                    return self._prepare_once_across_fleet(key, prepare, source)
-            except Timeout:
-                logger.warning(
-                    "Waited %.0f s for another process preparing %s; preparing it here too",
-                    self._lock_timeout,
-                    source or key.content[:12],
-                )
-            except OSError as exc:
-                self._disable_disk(exc)
-        return self._prepare_once_across_fleet(key, prepare, source)
+        lock = self._acquire_process_lock(key, source)
+        try:
+            if lock is not None:
+                # Another process may have prepared it while we waited.
+                found = self._read_disk(key)
+                if found is not None:
+                    return found, "disk"
+            # Errors from prepare() itself are the caller's, never the folder's.
+            return self._prepare_once_across_fleet(key, prepare, source)
+        finally:
+            if lock is not None:
+                with contextlib.suppress(OSError):
+                    lock.release()
+
+    def _acquire_process_lock(self, key: EntryKey, source: str) -> BaseFileLock | None:
+        """The folder's lock for ``key``; ``None`` without a folder or after a timeout."""
+        if self._store is None:
+            return None
+        lock = self._store.lock_for(key, self._lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            logger.warning(
+                "Waited %.0f s for another process preparing %s; preparing it here too",
+                self._lock_timeout,
+                source or key.content[:12],
+            )
+            return None
+        except OSError as exc:
+            self._disable_disk(exc)
+            return None
+        return lock
 
     def _prepare_once_across_fleet(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str

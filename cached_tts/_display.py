@@ -52,8 +52,11 @@ def _rows(stats: CacheStats) -> list[tuple[str, str, str]]:
 
 
 def _summary(stats: CacheStats) -> str:
+    remote = ""
+    if stats.remote_hits or stats.remote_errors:
+        remote = f", redis hits: {stats.remote_hits}, redis errors: {stats.remote_errors}"
     return (
-        f"misses: {stats.misses}, hit rate: {stats.hit_rate:.0%}, "
+        f"misses: {stats.misses}{remote}, hit rate: {stats.hit_rate:.0%}, "
         f"seconds saved: {stats.seconds_saved:.1f}"
     )
 

@@ -174,6 +174,7 @@ class FileHasher:
             return
         record = {"path": name, "signature": astuple(signature), "sha256": digest}
         try:
-            write_atomically(memo_file, json.dumps(record).encode())
+            # A torn memo after a crash fails to parse and the file is rehashed.
+            write_atomically(memo_file, json.dumps(record).encode(), durable=False)
         except OSError as exc:
             logger.debug("Could not remember the hash of %s: %s", name, exc)

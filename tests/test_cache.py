@@ -180,6 +180,19 @@ def test_an_exception_from_prepare_propagates_and_nothing_is_stored(folder):
     assert working.calls == 1
 
 
+def test_an_os_error_from_prepare_is_the_callers_not_the_folders(folder):
+    cache = ConditionalCache(folder)
+    failing = FakePrepare(fail=FileNotFoundError(2, "clip vanished", "voice.wav"))
+
+    with pytest.raises(FileNotFoundError, match="clip vanished"):
+        cache.get_or_prepare(key_for(1), failing)
+
+    assert failing.calls == 1  # not retried outside the lock
+    assert cache.directory == folder  # the disk tier stays in use
+    cache.get_or_prepare(key_for(1), FakePrepare())
+    assert len(entry_files(cache)) == 1
+
+
 def test_an_unusable_folder_warns_once_and_the_cache_works_in_memory(tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
