@@ -14,6 +14,7 @@ nothing a model or a user does to its tensors can reach the cache.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,15 +54,20 @@ class Entry:
     prepare_seconds: float = 0.0
     nbytes: int = field(init=False, repr=False, compare=False)
 
-    _groups: dict[str, list[tuple[str, str]]] = field(init=False, repr=False, compare=False)
+    # prefix -> [(key, tensor or None, copy through numpy)], worked out once:
+    # copies() runs on every hit.
+    _groups: dict[str, list[tuple[str, torch.Tensor | None, bool]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         total = sum(t.numel() * t.element_size() for t in self.tensors.values())
         object.__setattr__(self, "nbytes", total)
-        groups: dict[str, list[tuple[str, str]]] = {}
+        groups: dict[str, list[tuple[str, torch.Tensor | None, bool]]] = {}
         for name in self.fields:
             prefix, _, key = name.partition(".")
-            groups.setdefault(prefix, []).append((key, name))
+            tensor = self.tensors.get(name)
+            groups.setdefault(prefix, []).append((key, tensor, _copies_via_numpy(tensor)))
         object.__setattr__(self, "_groups", groups)
 
     @property
@@ -73,14 +79,15 @@ class Entry:
         """Fresh copies of the fields under ``prefix``, on ``device``."""
         device = torch.device(device)
         out: dict[str, Any] = {}
-        for key, name in self._groups.get(prefix, ()):
-            tensor = self.tensors.get(name)
+        for key, tensor, via_numpy in self._groups.get(prefix, ()):
             if tensor is None:
                 out[key] = None
-            elif tensor.device == device:
-                out[key] = _copy(tensor)
-            else:
+            elif tensor.device != device:
                 out[key] = tensor.to(device=device, copy=True)
+            elif via_numpy:
+                out[key] = torch.from_numpy(tensor.numpy().copy(order="K"))
+            else:
+                out[key] = tensor.clone()
         return out
 
 
@@ -103,15 +110,13 @@ _NUMPY_DTYPES = frozenset(
 )
 
 
-def _copy(tensor: torch.Tensor) -> torch.Tensor:
-    """A fresh copy of ``tensor`` on its own device, in the same memory order."""
-    if (
-        tensor.device.type == "cpu"
+def _copies_via_numpy(tensor: torch.Tensor | None) -> bool:
+    return (
+        tensor is not None
+        and tensor.device.type == "cpu"
         and tensor.numel() >= _NUMPY_COPY_MIN_ELEMENTS
         and tensor.dtype in _NUMPY_DTYPES
-    ):
-        return torch.from_numpy(tensor.numpy().copy(order="K"))
-    return tensor.clone()
+    )
 
 
 def _capture(
@@ -159,10 +164,25 @@ def conditionals_from_entry(
     The exaggeration tensor is built exactly as upstream builds it, so the
     result is bitwise what ``prepare_conditionals(..., exaggeration=x)`` gives.
     """
-    t3_cond_class = _t3_cond_class()
     t3_fields = entry.copies("t3", device)
-    t3_fields[_EXAGGERATION_FIELD] = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
-    return conditionals_class(t3_cond_class(**t3_fields), entry.copies("gen", device))
+    t3_fields[_EXAGGERATION_FIELD] = _exaggeration_tensor(exaggeration, device)
+    return conditionals_class(_t3_cond_class()(**t3_fields), entry.copies("gen", device))
+
+
+def _exaggeration_tensor(exaggeration: Any, device: torch.device | str) -> torch.Tensor:
+    """``emotion_adv`` exactly as upstream builds it, fresh for each caller."""
+    kind = type(exaggeration)
+    if kind in (float, int):
+        template: torch.Tensor = _exaggeration_template(kind.__name__, exaggeration, str(device))
+        return template.clone()
+    fresh: torch.Tensor = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
+    return fresh
+
+
+@functools.lru_cache(maxsize=256)
+def _exaggeration_template(_kind: str, exaggeration: float, device: str) -> torch.Tensor:
+    # Never handed out itself: callers get clones.
+    return (exaggeration * torch.ones(1, 1, 1)).to(device=device)
 
 
 def ref_dict_from_entry(entry: Entry, device: torch.device | str) -> dict[str, Any]:
@@ -185,6 +205,7 @@ def conditionals_class_for(prepare: Callable[..., Any]) -> Callable[..., Any]:
     return found  # type: ignore[no-any-return]
 
 
+@functools.cache
 def _t3_cond_class() -> Callable[..., Any]:
     from chatterbox.models.t3.modules.cond_enc import T3Cond
 
