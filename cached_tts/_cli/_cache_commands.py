@@ -82,7 +82,7 @@ class Listed:
     in_redis: bool | None = None  # None: no Redis in use
 
     @classmethod
-    def on_disk(cls, item: Scanned, in_redis: set[str] | None) -> Listed:
+    def from_disk(cls, item: Scanned, in_redis: set[str] | None) -> Listed:
         """A disk entry; ``in_redis`` holds the digests Redis has, when it is in use."""
         also = None if in_redis is None else item.file.path.stem in in_redis
         return cls(
@@ -90,7 +90,7 @@ class Listed:
         )
 
     @classmethod
-    def only_in_redis(cls, value: RedisValue) -> Listed:
+    def from_redis(cls, value: RedisValue) -> Listed:
         """An entry Redis has and the disk does not."""
         return cls(value.info, len(value.data), value.damage, in_redis=True)
 
@@ -116,12 +116,12 @@ def _listing(args: argparse.Namespace) -> list[Listed]:
     items = sorted(scan(_store(args)), key=lambda s: -s.file.last_used)
     with maybe_redis(remote_of(args)) as tier:
         if tier is None:
-            return [Listed.on_disk(item, None) for item in items]
+            return [Listed.from_disk(item, None) for item in items]
         in_redis = {digest for digest, _size in tier.scan_entries()}
         on_disk = {item.file.path.stem for item in items}
-        only = [Listed.only_in_redis(v) for v in read_values(tier, sorted(in_redis - on_disk))]
+        only = [Listed.from_redis(v) for v in read_values(tier, sorted(in_redis - on_disk))]
     only.sort(key=lambda listed: -(listed.info.created if listed.info else 0.0))
-    return [Listed.on_disk(item, in_redis) for item in items] + only
+    return [Listed.from_disk(item, in_redis) for item in items] + only
 
 
 def _cells(item: Listed, *, with_redis: bool) -> tuple[str, ...]:
