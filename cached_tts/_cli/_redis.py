@@ -48,7 +48,8 @@ def fleet_redis(url: str) -> Iterator[RemoteTier]:
         tier.ping()
         yield tier
     except redis.RedisError as exc:
-        raise CommandError(f"cannot use Redis at {redacted(url)}: {exc}") from exc
+        reason = str(exc).rstrip(".")  # redis-py ends its messages with one
+        raise CommandError(f"cannot use Redis at {redacted(url)}: {reason}") from exc
 
 
 def maybe_redis(url: str | None) -> contextlib.AbstractContextManager[RemoteTier | None]:
