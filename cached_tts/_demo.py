@@ -19,6 +19,7 @@ from typing import Any
 from cached_tts._cache import ConditionalCache
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._loading import hub_reachable, load_model
+from cached_tts._remote import redacted
 
 __all__ = ["run_demo"]
 
@@ -52,19 +53,24 @@ def run_demo(
     voice: Path | None,
     cache_dir: Path | None,
     device: str,
+    remote: str | None = None,
     out: Path,
     random_weights: bool,
     generate: bool,
 ) -> int:
-    """Run the demo and print what it measured; returns an exit code."""
+    """Run the demo and print what it measured; returns an exit code.
+
+    ``remote`` is the Redis URL of a shared tier, or ``None`` for none.
+    """
     from cached_tts.testing import write_voice_clip
 
     workdir = Path(tempfile.mkdtemp(prefix="cached-tts-demo-"))
     folder = cache_dir or workdir / "cache"
-    cache = ConditionalCache(folder)
+    cache = ConditionalCache(folder, remote=remote)
     model, is_random = _load(device, cache, random_weights=random_weights)
     clip = str(voice or write_voice_clip(workdir / "voice.wav", seconds=5.0, seed=1))
-    print(f"Voice clip: {clip}\nCache folder: {folder}\n")
+    shared = "" if remote is None else f"\nRedis: {redacted(remote)}"
+    print(f"Voice clip: {clip}\nCache folder: {folder}{shared}\n")
 
     # The upstream function itself, on the same model: no cache at all.
     uncached = inspect.unwrap(type(model).prepare_conditionals)
@@ -78,7 +84,7 @@ def run_demo(
             _timed(lambda: model.prepare_conditionals(clip, exaggeration=0.9)),
         ),
     ]
-    model.cache = ConditionalCache(folder)  # how a new process starts
+    model.cache = ConditionalCache(folder, remote=remote)  # how a new process starts
     rows.append(
         ("cached: disk hit, new cache object", _timed(lambda: model.prepare_conditionals(clip)))
     )
@@ -91,6 +97,7 @@ def run_demo(
     stats = cache.stats()
     print(
         f"\nCache: {stats.misses} miss, {stats.memory_hits} memory hits, "
+        f"{stats.remote_hits} Redis hits, "
         f"{stats.seconds_saved:.2f} s of preparation saved; "
         f"{stats.disk_entries} entries, {stats.disk_bytes / 1000:.0f} KB on disk."
     )

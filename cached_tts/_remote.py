@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
@@ -35,7 +36,7 @@ from cached_tts._keys import EntryKey
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["REMOTE_ENV", "RemoteSettings", "RemoteTier", "open_remote"]
+__all__ = ["REMOTE_ENV", "RemoteSettings", "RemoteTier", "open_remote", "redacted"]
 
 logger = logging.getLogger("cached_tts")
 
@@ -54,6 +55,38 @@ return 0
 """
 
 _T = TypeVar("_T")
+
+# Keys a SCAN call looks at, and keys deleted per UNLINK.
+_SCAN_COUNT = 500
+
+
+def _glob_escape(text: str) -> str:
+    r"""``text`` matched literally in a Redis glob pattern.
+
+    >>> _glob_escape("team[1]:*")
+    'team\\[1\\]:\\*'
+    """
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+
+
+def redacted(url: str) -> str:
+    """A Redis URL with its password hidden, for messages.
+
+    >>> redacted("rediss://tts:s3cret@redis.internal:6380/0")
+    'rediss://tts:***@redis.internal:6380/0'
+    >>> redacted("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    credentials, _, host = parts.netloc.rpartition("@")
+    user = credentials.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @dataclass(frozen=True)
@@ -203,6 +236,54 @@ class RemoteTier:
         finally:
             if held:
                 self._call(lambda c: self._delete_if_equal(keys=[name], args=[token], client=c))
+
+    # -- housekeeping (the cached-tts command) --------------------------------
+    # Unlike get, put and lease, these raise Redis's errors (redis.RedisError,
+    # OSError): a command asked to look at Redis must say when it cannot.
+
+    def ping(self) -> None:
+        """Return if Redis answers; raise its error if not."""
+        self._client.ping()
+
+    def scan_entries(self) -> Iterator[tuple[str, int]]:
+        """The key digest and size in bytes of every entry under this prefix (reads only)."""
+        entry_prefix = f"{self.settings.prefix}entry:"
+        pattern = _glob_escape(entry_prefix) + "*"
+        cursor = 0
+        while True:
+            cursor, names = self._client.scan(cursor, match=pattern, count=_SCAN_COUNT)
+            sizes = self._sizes(names)
+            for name, size in zip(names, sizes, strict=True):
+                if size:  # 0: removed since the scan listed it
+                    yield _text(name)[len(entry_prefix) :], size
+            if not cursor:
+                return
+
+    def read_value(self, digest: str) -> bytes | None:
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
+        data = self._client.get(f"{self.settings.prefix}entry:{digest}")
+        return data if isinstance(data, bytes) else None
+
+    def delete_value(self, digest: str, data: bytes) -> bool:
+        """Delete the entry named ``digest`` if it still holds ``data``; whether it did."""
+        name = f"{self.settings.prefix}entry:{digest}"
+        return bool(self._delete_if_equal(keys=[name], args=[data], client=self._client))
+
+    def delete_entries(self) -> int:
+        """Delete every entry under this prefix (leases are left to expire); how many."""
+        digests = [digest for digest, _size in self.scan_entries()]
+        names = [f"{self.settings.prefix}entry:{digest}" for digest in digests]
+        removed = 0
+        for start in range(0, len(names), _SCAN_COUNT):
+            removed += int(self._client.unlink(*names[start : start + _SCAN_COUNT]))
+        return removed
+
+    def _sizes(self, names: list[bytes | str]) -> list[int]:
+        """STRLEN of each name, in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.strlen(name)
+        return [int(size) for size in pipe.execute()]
 
     # -- health ---------------------------------------------------------------
 

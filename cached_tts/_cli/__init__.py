@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 
 from cached_tts._cli import _cache_commands, _voice_commands
+from cached_tts._cli._options import add_remote, remote_of
+from cached_tts._cli._redis import warn_if_unreachable
 from cached_tts._exceptions import CachedTTSError
 
 __all__ = ["main"]
@@ -52,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--voice", type=Path, help="reference clip (default: a synthetic one)")
     demo.add_argument("--cache-dir", type=Path, help="cache folder (default: a temporary one)")
+    add_remote(demo, use="; an unreachable one is skipped with a warning")
     demo.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     demo.add_argument("--out", type=Path, default=Path("demo.wav"), help="WAV to write")
     demo.add_argument("--random-weights", action="store_true", help="skip the real weights")
@@ -96,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from cached_tts._demo import run_demo
 
+            remote = remote_of(args)
+            if remote is not None:
+                warn_if_unreachable(remote)
             return run_demo(
                 voice=args.voice,
                 cache_dir=args.cache_dir,
+                remote=remote,
                 device=args.device,
                 out=args.out,
                 random_weights=args.random_weights,

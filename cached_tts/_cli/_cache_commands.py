@@ -16,15 +16,19 @@ from typing import Any
 from cached_tts._cli._options import (
     CommandError,
     add_cache_dir,
+    add_remote,
     cache_dir_of,
     format_bytes,
     format_time,
     iso_time,
     parse_duration,
     parse_size,
+    remote_of,
 )
+from cached_tts._cli._redis import RedisValue, describe, maybe_redis, read_values
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import EntryInfo, decode
+from cached_tts._remote import REMOTE_ENV, RemoteTier, redacted
 from cached_tts._store import DiskStore, StoredFile
 
 __all__ = ["add_parsers", "scan"]
@@ -66,45 +70,91 @@ def _store(args: argparse.Namespace) -> DiskStore:
 # -- ls -------------------------------------------------------------------------
 
 
-def _row(item: Scanned) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Listed:
+    """One row of ``ls``: an entry on disk, or one only in Redis."""
+
+    info: EntryInfo | None
+    size: int
+    damage: str | None
+    file: Path | None = None
+    last_used: float | None = None
+    in_redis: bool | None = None  # None: no Redis in use
+
+    @classmethod
+    def from_disk(cls, item: Scanned, in_redis: set[str] | None) -> Listed:
+        """A disk entry; ``in_redis`` holds the digests Redis has, when it is in use."""
+        also = None if in_redis is None else item.file.path.stem in in_redis
+        return cls(
+            item.info, item.file.size, item.damage, item.file.path, item.file.last_used, also
+        )
+
+    @classmethod
+    def from_redis(cls, value: RedisValue) -> Listed:
+        """An entry Redis has and the disk does not."""
+        return cls(value.info, len(value.data), value.damage, in_redis=True)
+
+
+def _row(item: Listed) -> dict[str, Any]:
     info = item.info
     return {
         "content_hash": info.key.content if info else None,
         "source": info.source if info else None,
         "model_fingerprint": info.key.weights if info else None,
-        "size": item.file.size,
+        "size": item.size,
         "created": iso_time(info.created) if info else None,
-        "last_used": iso_time(item.file.last_used),
-        "file": str(item.file.path),
+        "last_used": iso_time(item.last_used) if item.last_used is not None else None,
+        "file": str(item.file) if item.file else None,
         "damaged": item.damage,
+        "on_disk": item.file is not None,
+        "in_redis": item.in_redis,
     }
 
 
-def run_ls(args: argparse.Namespace) -> int:
-    """List entries, most recently used first."""
+def _listing(args: argparse.Namespace) -> list[Listed]:
+    """Disk entries, most recently used first, then those only in Redis, newest first."""
     items = sorted(scan(_store(args)), key=lambda s: -s.file.last_used)
+    with maybe_redis(remote_of(args)) as tier:
+        if tier is None:
+            return [Listed.from_disk(item, None) for item in items]
+        in_redis = {digest for digest, _size in tier.scan_entries()}
+        on_disk = {item.file.path.stem for item in items}
+        only = [Listed.from_redis(v) for v in read_values(tier, sorted(in_redis - on_disk))]
+    only.sort(key=lambda listed: -(listed.info.created if listed.info else 0.0))
+    return [Listed.from_disk(item, in_redis) for item in items] + only
+
+
+def _cells(item: Listed, *, with_redis: bool) -> tuple[str, ...]:
+    info = item.info
+    fingerprint = info.key.weights if info else ""
+    kind, _, digest = fingerprint.rpartition(":")
+    fix = "verify --fix --remote URL" if item.file is None else "verify --fix"
+    cells: tuple[str, ...] = (
+        info.key.content[:_SHORT] if info else "(damaged)",
+        f"{kind}:{digest[:_SHORT]}" if kind else digest[:_SHORT],
+        format_bytes(item.size),
+        format_time(info.created) if info else "",
+        format_time(item.last_used) if item.last_used is not None else "",
+    )
+    if with_redis:
+        cells += ("only" if item.file is None else ("yes" if item.in_redis else "no"),)
+    return (*cells, info.source if info else f"{item.damage}; run `cached-tts {fix}`")
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    """List entries, most recently used first; with --remote, say which are in Redis."""
+    items = _listing(args)
     if args.json:
         print(json.dumps([_row(item) for item in items], indent=2))
         return 0
+    remote = remote_of(args)
     if not items:
-        print(f"No entries in {cache_dir_of(args)}.")
+        also = f" or in Redis at {redacted(remote)}" if remote else ""
+        print(f"No entries in {cache_dir_of(args)}{also}.")
         return 0
-    header = ("HASH", "MODEL", "SIZE", "CREATED", "LAST USED", "SOURCE")
-    rows = [header]
-    for item in items:
-        info = item.info
-        fingerprint = info.key.weights if info else ""
-        kind, _, digest = fingerprint.rpartition(":")
-        rows.append(
-            (
-                info.key.content[:_SHORT] if info else "(damaged)",
-                f"{kind}:{digest[:_SHORT]}" if kind else digest[:_SHORT],
-                format_bytes(item.file.size),
-                format_time(info.created) if info else "",
-                format_time(item.file.last_used),
-                info.source if info else f"{item.damage}; run `cached-tts verify --fix`",
-            )
-        )
+    header: tuple[str, ...] = ("HASH", "MODEL", "SIZE", "CREATED", "LAST USED")
+    header += ("REDIS", "SOURCE") if remote else ("SOURCE",)
+    rows = [header] + [_cells(item, with_redis=remote is not None) for item in items]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
         print(
@@ -116,11 +166,27 @@ def run_ls(args: argparse.Namespace) -> int:
 # -- stats ----------------------------------------------------------------------
 
 
+def _redis_figures(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Entries and bytes under the prefix in Redis; ``None`` without --remote."""
+    remote = remote_of(args)
+    with maybe_redis(remote) as tier:
+        if tier is None or remote is None:
+            return None
+        sizes = [size for _digest, size in tier.scan_entries()]
+        return {
+            "url": redacted(remote),
+            "prefix": tier.settings.prefix,
+            "entries": len(sizes),
+            "bytes": sum(sizes),
+        }
+
+
 def run_stats(args: argparse.Namespace) -> int:
-    """Print what the folder holds; hit counters live in each process."""
+    """Print what the folder (and with --remote, Redis) holds; hit counters live in each process."""
     items = scan(_store(args))
     healthy = [s for s in items if s.damage is None and s.info is not None]
     disk_bytes = sum(s.file.size for s in items)
+    remote = _redis_figures(args)
     figures = {
         "cache_dir": str(cache_dir_of(args)),
         "entries": len(items),
@@ -128,6 +194,7 @@ def run_stats(args: argparse.Namespace) -> int:
         "disk_bytes": disk_bytes,
         "memory_bytes": 0,
         "seconds_to_rebuild": round(sum(s.info.prepare_seconds for s in healthy if s.info), 3),
+        "remote": remote,
         "note": (
             "hits and misses are counted per process (ConditionalCache.stats()); "
             "the memory tier belongs to each process, so this command's is empty"
@@ -140,6 +207,7 @@ def run_stats(args: argparse.Namespace) -> int:
     print(f"Entries:             {figures['entries']} ({figures['damaged_entries']} damaged)")
     print(f"Disk tier:           {format_bytes(disk_bytes)}")
     print("Memory tier:         per process (empty in this command)")
+    print(f"Redis tier:          {_redis_line(remote)}")
     print(f"Seconds to rebuild:  {figures['seconds_to_rebuild']:.1f} s of preparation stored")
     print(
         "Hits and misses are counted per process: read them from ConditionalCache.stats() "
@@ -148,26 +216,63 @@ def run_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redis_line(remote: dict[str, Any] | None) -> str:
+    if remote is None:
+        return f"not in use (--remote URL or ${REMOTE_ENV})"
+    return (
+        f"{remote['entries']} entries, {format_bytes(remote['bytes'])} "
+        f"in {remote['url']} (prefix {remote['prefix']!r})"
+    )
+
+
 # -- verify ---------------------------------------------------------------------
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    """Check every entry; with --fix remove the damaged ones."""
+def _verify_disk(args: argparse.Namespace) -> tuple[int, int, int]:
+    """Entries checked, damaged, and damaged ones left in the folder."""
     items = scan(_store(args))
     damaged = [s for s in items if s.damage is not None]
-    remaining = 0
     for item in damaged:
+        verb = "removed" if args.fix else "damaged"
         if args.fix:
             item.file.path.unlink(missing_ok=True)
-            print(f"removed {item.file.path}: {item.damage}")
+        print(f"{verb} {item.file.path}: {item.damage}")
+    return len(items), len(damaged), 0 if args.fix else len(damaged)
+
+
+def _verify_redis(tier: RemoteTier, *, fix: bool) -> tuple[int, int, int]:
+    """Values checked, damaged, and damaged ones left in Redis."""
+    checked = damaged = left = 0
+    digests = [digest for digest, _size in tier.scan_entries()]
+    for value in read_values(tier, digests):
+        checked += 1
+        if value.damage is None:
+            continue
+        damaged += 1
+        if not fix:
+            print(f"damaged {value.name} in Redis: {value.damage}")
+            left += 1
+        elif tier.delete_value(value.digest, value.data):
+            print(f"removed {value.name} from Redis: {value.damage}")
         else:
-            print(f"damaged {item.file.path}: {item.damage}")
-            remaining += 1
-    print(f"{len(items)} entries checked, {len(damaged)} damaged" + (", removed" * bool(args.fix)))
+            print(f"left {value.name} in Redis: rewritten since it was read")
+    return checked, damaged, left
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Check every entry (with --remote, every Redis value too); with --fix remove damaged ones."""
+    removed = ", removed" * bool(args.fix)
+    with maybe_redis(remote_of(args)) as tier:
+        checked, damaged, remaining = _verify_disk(args)
+        print(f"{checked} entries checked, {damaged} damaged{removed}")
+        if tier is not None:
+            checked, damaged, left = _verify_redis(tier, fix=args.fix)
+            print(f"{checked} entries checked in Redis, {damaged} damaged{removed}")
+            remaining += left
     if remaining:
         raise CommandError(
-            f"{remaining} damaged entries remain; run `cached-tts verify --fix` to remove "
-            "them (they would be recomputed on use anyway)"
+            f"{remaining} damaged entries remain; run `cached-tts verify --fix` (with the "
+            "same options) to remove them (they would be recomputed on use anyway)"
         )
     return 0
 
@@ -175,56 +280,105 @@ def run_verify(args: argparse.Namespace) -> int:
 # -- prune and clear ------------------------------------------------------------
 
 
-def run_prune(args: argparse.Namespace) -> int:
-    """Remove entries unused for a while, then the least recently used over a budget."""
-    if args.older_than is None and args.max_bytes is None:
-        args.usage_error("give --older-than, --max-bytes or both")
-    store = _store(args)
+def _prune_disk(store: DiskStore, older_than: float | None, max_bytes: int | None) -> int:
+    """Remove entries unused for ``older_than`` s, then LRU over ``max_bytes``; how many."""
     removed = 0
-    if args.older_than is not None:
-        cutoff = time.time() - args.older_than
+    if older_than is not None:
+        cutoff = time.time() - older_than
         for stored in store.files():
             if stored.last_used < cutoff:
                 stored.path.unlink(missing_ok=True)
                 removed += 1
-    if args.max_bytes is not None:
-        removed += store.evict(args.max_bytes)
-    left = store.files()
-    print(
-        f"Removed {removed} entries; {len(left)} left, "
-        f"{format_bytes(sum(f.size for f in left))} in {store.directory}."
-    )
+    if max_bytes is not None:
+        removed += store.evict(max_bytes)
+    return removed
+
+
+def _prune_redis(tier: RemoteTier, cutoff: float) -> int:
+    """Remove sound values created before ``cutoff``; how many. Damaged ones stay."""
+    removed = 0
+    digests = [digest for digest, _size in tier.scan_entries()]
+    for value in read_values(tier, digests):
+        old = value.info is not None and value.damage is None and value.info.created < cutoff
+        if old and tier.delete_value(value.digest, value.data):
+            removed += 1
+    return removed
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    """Remove entries unused for a while, then the least recently used over a budget.
+
+    With --remote, --older-than also removes Redis values by their creation time.
+    """
+    if args.older_than is None and args.max_bytes is None:
+        args.usage_error("give --older-than, --max-bytes or both")
+    remote = remote_of(args)
+    store = _store(args)
+    with maybe_redis(remote if args.older_than is not None else None) as tier:
+        removed = _prune_disk(store, args.older_than, args.max_bytes)
+        left = store.files()
+        print(
+            f"Removed {removed} entries; {len(left)} left, "
+            f"{format_bytes(sum(f.size for f in left))} in {store.directory}."
+        )
+        if tier is not None and remote is not None:
+            cutoff = time.time() - args.older_than
+            removed = _prune_redis(tier, cutoff)
+            sizes = [size for _digest, size in tier.scan_entries()]
+            print(
+                f"Removed {removed} entries created before {format_time(cutoff)} from "
+                f"{describe(tier, remote)}; {len(sizes)} left, {format_bytes(sum(sizes))}."
+            )
+    if remote is not None and args.older_than is None:
+        print(f"Redis at {redacted(remote)} left as it is: --max-bytes applies to the disk only.")
     return 0
 
 
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CommandError(
+            "refusing to clear without confirmation: stdin is not a terminal; "
+            "pass --yes to clear anyway"
+        )
+    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+
+
 def run_clear(args: argparse.Namespace) -> int:
-    """Remove every entry, after asking (or with --yes)."""
+    """Remove every entry (with --remote, this prefix's entries in Redis too), after asking."""
     store = _store(args)
-    count = len(store.files())
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise CommandError(
-                "refusing to clear without confirmation: stdin is not a terminal; "
-                "pass --yes to clear anyway"
+    remote = remote_of(args)
+    with maybe_redis(remote) as tier:
+        count = len(store.files())
+        question = f"Remove all {count} entries in {store.directory}"
+        if tier is not None and remote is not None:
+            in_redis = sum(1 for _entry in tier.scan_entries())
+            question += (
+                f" and all {in_redis} entries in {describe(tier, remote)}, "
+                "which the whole fleet shares"
             )
-        answer = input(f"Remove all {count} entries in {store.directory}? [y/N] ")
-        if answer.strip().lower() not in {"y", "yes"}:
+        if not args.yes and not _confirm(question + "?"):
             print("Nothing removed.")
             return 0
-    store.clear()
-    for memo in Path(store.hashes_dir).glob("*.json"):
-        memo.unlink(missing_ok=True)
-    print(f"Removed {count} entries from {store.directory}.")
+        store.clear()
+        for memo in Path(store.hashes_dir).glob("*.json"):
+            memo.unlink(missing_ok=True)
+        print(f"Removed {count} entries from {store.directory}.")
+        if tier is not None and remote is not None:
+            print(f"Removed {tier.delete_entries()} entries from {describe(tier, remote)}.")
     return 0
 
 
 def add_parsers(commands: Any) -> None:
     """Register ls, stats, verify, prune and clear."""
     ls = commands.add_parser(
-        "ls", help="list cached voices", description="One row per cached voice, newest use first."
+        "ls",
+        help="list cached voices",
+        description="One row per cached voice, newest use first; with --remote, a REDIS "
+        "column (is the entry also in Redis?) and rows for entries only in Redis.",
     )
     ls.add_argument("--json", action="store_true", help="print a JSON list of objects")
     ls.set_defaults(run=run_ls)
+    add_remote(ls, use="; lists its entries too")
 
     stats = commands.add_parser(
         "stats",
@@ -233,6 +387,7 @@ def add_parsers(commands: Any) -> None:
     )
     stats.add_argument("--json", action="store_true", help="print a JSON object")
     stats.set_defaults(run=run_stats)
+    add_remote(stats, use="; counts its entries and bytes too")
 
     verify = commands.add_parser(
         "verify",
@@ -241,6 +396,7 @@ def add_parsers(commands: Any) -> None:
     )
     verify.add_argument("--fix", action="store_true", help="remove damaged entries")
     verify.set_defaults(run=run_verify)
+    add_remote(verify, use="; checks (and with --fix removes) its damaged values too")
 
     prune = commands.add_parser(
         "prune",
@@ -248,17 +404,27 @@ def add_parsers(commands: Any) -> None:
         description="Remove entries unused for --older-than, then the least recently used "
         "until the folder fits --max-bytes.",
     )
-    prune.add_argument("--max-bytes", type=parse_size, help="e.g. 500000000, 200MB, 1GiB")
+    prune.add_argument(
+        "--max-bytes", type=parse_size, help="e.g. 500000000, 200MB, 1GiB (the disk only)"
+    )
     prune.add_argument("--older-than", type=parse_duration, help="e.g. 30d, 12h, 90m")
     prune.set_defaults(run=run_prune, usage_error=prune.error)
+    add_remote(
+        prune,
+        from_env=False,
+        use="; --older-than also removes its entries created that long ago "
+        "(Redis keeps no last use); --max-bytes applies to the disk only",
+    )
 
     clear = commands.add_parser(
         "clear",
         help="remove every entry",
-        description="Asks first on a terminal; refuses without --yes when stdin is not one.",
+        description="Asks first on a terminal; refuses without --yes when stdin is not one. "
+        "Redis is left alone unless --remote is given.",
     )
     clear.add_argument("--yes", action="store_true", help="do not ask")
     clear.set_defaults(run=run_clear)
+    add_remote(clear, from_env=False, use="; also removes this prefix's entries from it")
 
     for parser in (ls, stats, verify, prune, clear):
         add_cache_dir(parser)

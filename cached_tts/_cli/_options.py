@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 from pathlib import Path
 
 from cached_tts._cache import default_cache_dir
 from cached_tts._exceptions import CachedTTSError
+from cached_tts._remote import REMOTE_ENV
 
 __all__ = [
     "CommandError",
     "add_cache_dir",
     "add_model_options",
+    "add_remote",
     "format_bytes",
     "format_time",
     "parse_duration",
     "parse_size",
+    "remote_of",
 ]
 
 
@@ -39,6 +43,32 @@ def cache_dir_of(args: argparse.Namespace) -> Path:
     """The cache folder the user asked for, or the default one."""
     folder: Path | None = args.cache_dir
     return (folder or default_cache_dir()).expanduser()
+
+
+def add_remote(parser: argparse.ArgumentParser, *, from_env: bool = True, use: str = "") -> None:
+    """``--remote URL``: the fleet's Redis; by default ``$CACHED_TTS_REMOTE`` if ``from_env``.
+
+    ``use`` says what the command does with it. Commands that delete from the
+    fleet's shared tier pass ``from_env=False``: they touch Redis only when asked.
+    """
+    if from_env:
+        default = os.environ.get(REMOTE_ENV) or None
+        where = f"default: ${REMOTE_ENV}; '' for none"
+    else:
+        default = None
+        where = f"only when given: ${REMOTE_ENV} is not used here"
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        default=default,
+        help=f"Redis URL of the fleet's shared tier ({where}){use}",
+    )
+
+
+def remote_of(args: argparse.Namespace) -> str | None:
+    """The Redis URL the command uses, or ``None`` for none."""
+    url: str | None = args.remote
+    return url or None
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from cached_tts._cache import ConditionalCache
-from cached_tts._cli._options import CommandError, add_cache_dir, add_model_options, cache_dir_of
+from cached_tts._cli._options import (
+    CommandError,
+    add_cache_dir,
+    add_model_options,
+    add_remote,
+    cache_dir_of,
+    remote_of,
+)
+from cached_tts._cli._redis import warn_if_unreachable
+from cached_tts._remote import redacted
 
 __all__ = ["add_parsers", "load"]
 
@@ -20,12 +29,16 @@ RANDOM_NOTE = (
 
 
 def load(args: argparse.Namespace) -> Any:
-    """The model the options ask for, caching in ``--cache-dir``."""
+    """The model the options ask for, caching in ``--cache-dir`` (and ``--remote``)."""
     from cached_tts._loading import load_model
 
     if args.random_weights:
         print(RANDOM_NOTE, file=sys.stderr)
-    cache = ConditionalCache(cache_dir_of(args))
+    remote = remote_of(args)
+    if remote is not None:
+        warn_if_unreachable(remote)
+    # Explicit: the command's --remote (or its default) decides, not the library's.
+    cache = ConditionalCache(cache_dir_of(args), remote=remote)
     return load_model(
         args.model, device=args.device, random_weights=args.random_weights, cache=cache
     )
@@ -56,9 +69,11 @@ def run_warm(args: argparse.Namespace) -> int:
 
             summary = warm(model, voices, progress=advance)
     summary.failed[:0] = problems
+    remote = remote_of(args)
+    shared = f", Redis: {redacted(remote)}" if remote else ""
     print(
         f"{len(summary.new)} new, {len(summary.cached)} already cached, "
-        f"{len(summary.failed)} failed (cache: {cache_dir_of(args)})"
+        f"{len(summary.failed)} failed (cache: {cache_dir_of(args)}{shared})"
     )
     for path, reason in summary.failed:
         print(f"  failed {path}: {reason}")
@@ -157,4 +172,5 @@ def add_parsers(commands: Any) -> None:
 
     for parser in (warm, say):
         add_cache_dir(parser)
+        add_remote(parser, use="; an unreachable one is skipped with a warning")
         add_model_options(parser)

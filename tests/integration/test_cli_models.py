@@ -147,3 +147,17 @@ def test_say_refuses_one_wav_out_for_several_texts_before_loading_a_model(
     code = main(["say", "--texts", str(texts), "--voice", __file__, "--out", "x.wav"])
     assert code == 1
     assert "give --out a folder" in capsys.readouterr().err
+
+
+def test_warm_remote_prepares_each_voice_once_for_a_fleet(voices, tmp_path, redis_url, capsys):
+    code, out, _ = warm_cli(capsys, tmp_path / "a", voices, "--remote", redis_url)
+    assert code == 0
+    assert "2 new, 0 already cached, 0 failed" in out
+    # Another machine, with an empty folder, gets both from Redis.
+    code, out, _ = warm_cli(capsys, tmp_path / "b", voices, "--remote", redis_url)
+    assert code == 0
+    assert "0 new, 2 already cached, 0 failed" in out
+    for machine in "ab":
+        assert len(list((tmp_path / machine / "entries").glob("*.safetensors"))) == 2
+    assert main(["verify", "--cache-dir", str(tmp_path / "b"), "--remote", redis_url]) == 0
+    assert "2 entries checked in Redis, 0 damaged" in capsys.readouterr().out

@@ -1,0 +1,443 @@
+"""``--remote``: every cache subcommand and the Redis tier, against a real redis-server.
+
+Entries are small fakes written through ``ConditionalCache(..., remote=url)``;
+no Chatterbox model is built (the voice commands get a fake one).
+"""
+
+import io
+import json
+import sys
+import time
+
+import pytest
+import redis
+import torch
+from redis_server import free_port, keys_of
+
+from cached_tts import ConditionalCache, EntryKey
+from cached_tts._cli import main
+from cached_tts._entry import Entry
+from cached_tts._format import encode
+from cached_tts._store import DiskStore
+
+SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear"]
+NEEDS_REDIS = [
+    ["stats"],
+    ["ls"],
+    ["verify"],
+    ["verify", "--fix"],
+    ["clear", "--yes"],
+    ["prune", "--older-than", "1d"],
+]
+
+
+def key(name: str) -> EntryKey:
+    return EntryKey(content=name * 64, weights="weights:" + "ab" * 32, settings=())
+
+
+def entry(value: float = 1.0) -> Entry:
+    return Entry({"gen.embedding": torch.full((1, 8), value)}, (), 0.5)
+
+
+def name_of(name: str, prefix: str = "cached-tts:") -> str:
+    return f"{prefix}entry:{key(name).digest}"
+
+
+def fill(folder, url, names) -> None:
+    """Prepare each fake voice through a cache on ``folder`` that shares ``url``."""
+    cache = ConditionalCache(folder, remote=url)
+    for name in names:
+        cache.get_or_prepare(key(name), entry, source=f"/voices/{name}.wav")
+
+
+@pytest.fixture(autouse=True)
+def _no_remote_from_the_environment(monkeypatch):
+    monkeypatch.delenv("CACHED_TTS_REMOTE", raising=False)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def fleet(tmp_path, folder, redis_url):
+    """Entries a and b on this machine's disk and in Redis; c only in Redis (another machine's)."""
+    fill(folder, redis_url, "ab")
+    fill(tmp_path / "other-machine", redis_url, "c")
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def env_remote(redis_url, monkeypatch):
+    """$CACHED_TTS_REMOTE names the test's Redis."""
+    monkeypatch.setenv("CACHED_TTS_REMOTE", redis_url)
+    return redis_url
+
+
+@pytest.fixture
+def unreachable():
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def run(capsys, *argv):
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def entry_names(url: str, prefix: str = "cached-tts:") -> list[bytes]:
+    return [k for k in keys_of(url) if k.startswith(f"{prefix}entry:".encode())]
+
+
+# -- every subcommand -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_with_cache_dir_takes_remote(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--cache-dir" in help_text
+    assert "--remote URL" in help_text
+    assert "$CACHED_TTS_REMOTE" in help_text
+
+
+# -- stats ------------------------------------------------------------------------
+
+
+def test_stats_reports_redis_entries_and_their_bytes(folder, fleet, redis_url, capsys):
+    code, out, _ = run(capsys, "stats", "--json", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    figures = json.loads(out)
+    assert figures["entries"] == 2  # the disk
+    sizes = [fleet.strlen(name_of(n)) for n in "abc"]
+    assert figures["remote"] == {
+        "url": redis_url,
+        "prefix": "cached-tts:",
+        "entries": 3,
+        "bytes": sum(sizes),
+    }
+    code, out, _ = run(capsys, "stats", "--cache-dir", folder, "--remote", redis_url)
+    assert "Redis tier:          3 entries" in out
+
+
+@pytest.mark.usefixtures("fleet", "env_remote")
+def test_stats_takes_the_redis_url_from_the_environment(folder, capsys):
+    figures = json.loads(run(capsys, "stats", "--json", "--cache-dir", folder)[1])
+    assert figures["remote"]["entries"] == 3
+    figures = json.loads(run(capsys, "stats", "--json", "--cache-dir", folder, "--remote", "")[1])
+    assert figures["remote"] is None
+
+
+@pytest.mark.usefixtures("fleet")
+def test_stats_without_remote_says_redis_is_not_in_use(folder, capsys):
+    assert json.loads(run(capsys, "stats", "--json", "--cache-dir", folder)[1])["remote"] is None
+    assert "not in use" in run(capsys, "stats", "--cache-dir", folder)[1]
+
+
+# -- ls ---------------------------------------------------------------------------
+
+
+def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
+    folder, fleet, redis_url, capsys
+):
+    fleet.delete(name_of("b"))
+    code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    rows = {row["source"]: row for row in json.loads(out)}
+    assert set(rows) == {"/voices/a.wav", "/voices/b.wav", "/voices/c.wav"}
+    assert (rows["/voices/a.wav"]["on_disk"], rows["/voices/a.wav"]["in_redis"]) == (True, True)
+    assert (rows["/voices/b.wav"]["on_disk"], rows["/voices/b.wav"]["in_redis"]) == (True, False)
+    only = rows["/voices/c.wav"]
+    assert (only["on_disk"], only["in_redis"], only["file"]) == (False, True, None)
+    assert only["created"] is not None
+    assert only["size"] == fleet.strlen(name_of("c"))
+    assert only["content_hash"] == "c" * 64
+
+    code, out, _ = run(capsys, "ls", "--cache-dir", folder, "--remote", redis_url)
+    lines = out.strip().splitlines()
+    assert "REDIS" in lines[0].split()
+    cells = {line.split()[-1]: line.split() for line in lines[1:]}
+    assert "yes" in cells["/voices/a.wav"]
+    assert "no" in cells["/voices/b.wav"]
+    assert "only" in cells["/voices/c.wav"]
+
+
+@pytest.mark.usefixtures("fleet")
+def test_ls_without_remote_has_no_redis_column(folder, capsys):
+    code, out, _ = run(capsys, "ls", "--cache-dir", folder)
+    assert code == 0
+    assert "REDIS" not in out
+    assert "/voices/c.wav" not in out
+    rows = json.loads(run(capsys, "ls", "--json", "--cache-dir", folder)[1])
+    assert {row["in_redis"] for row in rows} == {None}
+
+
+def test_ls_of_an_empty_folder_and_redis_says_so(folder, redis_url, capsys):
+    code, out, _ = run(capsys, "ls", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert "No entries" in out
+    assert "Redis" in out
+
+
+# -- verify -----------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fleet")
+def test_verify_remote_passes_sound_values(folder, redis_url, capsys):
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert "3 entries checked in Redis, 0 damaged" in out
+
+
+def test_verify_reports_a_damaged_redis_value_and_fix_deletes_only_it(
+    folder, fleet, redis_url, capsys
+):
+    good = fleet.get(name_of("c"))
+    fleet.set(name_of("c"), good[:-1] + bytes([good[-1] ^ 0xFF]))
+    code, out, err = run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 1
+    assert f"damaged {name_of('c')} in Redis" in out
+    assert "verify --fix" in err
+    assert fleet.exists(name_of("c"))
+
+    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert f"removed {name_of('c')} from Redis" in out
+    assert sorted(entry_names(redis_url)) == sorted(name_of(n).encode() for n in "ab")
+    assert run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)[0] == 0
+
+
+def test_verify_catches_a_redis_value_stored_under_another_entrys_name(
+    folder, fleet, redis_url, capsys
+):
+    fleet.set(name_of("a"), fleet.get(name_of("b")))  # sound bytes, wrong name
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 1
+    assert "does not match the stored key" in out
+    assert run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", redis_url)[0] == 0
+    assert not fleet.exists(name_of("a"))
+
+
+@pytest.mark.usefixtures("env_remote")
+def test_verify_takes_the_redis_url_from_the_environment(folder, fleet, capsys):
+    fleet.set(name_of("c"), b"not an entry")
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder)
+    assert code == 1
+    assert name_of("c") in out
+
+
+# -- clear ------------------------------------------------------------------------
+
+
+def test_clear_remote_removes_only_this_prefixs_entries(folder, fleet, redis_url, capsys):
+    fleet.set(name_of("z", prefix="other-fleet:"), b"theirs")
+    code, out, _ = run(capsys, "clear", "--yes", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert "Removed 3 entries from Redis" in out
+    assert entry_names(redis_url) == []
+    assert keys_of(redis_url) == [name_of("z", prefix="other-fleet:").encode()]
+    assert DiskStore(folder).files() == []
+
+
+@pytest.mark.usefixtures("fleet")
+def test_clear_without_remote_leaves_redis_alone_even_with_the_environment_set(
+    folder, env_remote, capsys
+):
+    redis_url = env_remote
+    before = keys_of(redis_url)
+    assert run(capsys, "clear", "--yes", "--cache-dir", folder)[0] == 0
+    assert keys_of(redis_url) == before
+    assert DiskStore(folder).files() == []
+
+
+@pytest.mark.usefixtures("fleet")
+def test_clear_remote_asks_about_the_fleets_entries_first(folder, redis_url, capsys, monkeypatch):
+    prompts = []
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "n")
+    code, out, _ = run(capsys, "clear", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert "Nothing removed" in out
+    assert "all 3 entries in Redis" in prompts[0]
+    assert "fleet" in prompts[0]
+    assert len(entry_names(redis_url)) == 3
+
+
+# -- prune ------------------------------------------------------------------------
+
+
+def test_prune_remote_older_than_removes_redis_values_created_that_long_ago(
+    folder, fleet, redis_url, capsys
+):
+    ten_days_ago = time.time() - 10 * 86400
+    fleet.set(name_of("d"), encode(key("d"), entry(), source="old.wav", created=ten_days_ago))
+    code, out, _ = run(
+        capsys, "prune", "--older-than", "9d", "--cache-dir", folder, "--remote", redis_url
+    )
+    assert code == 0
+    assert "Removed 1 entries created before" in out
+    assert not fleet.exists(name_of("d"))
+    assert len(entry_names(redis_url)) == 3
+    assert len(DiskStore(folder).files()) == 2  # used just now
+
+
+@pytest.mark.usefixtures("fleet")
+def test_prune_max_bytes_applies_to_the_disk_only(folder, redis_url, capsys):
+    before = keys_of(redis_url)
+    code, out, _ = run(
+        capsys, "prune", "--max-bytes", "0", "--cache-dir", folder, "--remote", redis_url
+    )
+    assert code == 0
+    assert "disk only" in out
+    assert DiskStore(folder).files() == []
+    assert keys_of(redis_url) == before
+
+
+def test_prune_without_remote_leaves_redis_alone_even_with_the_environment_set(
+    folder, env_remote, capsys
+):
+    redis_url = env_remote
+    redis.Redis.from_url(redis_url).set(
+        name_of("d"), encode(key("d"), entry(), source="old.wav", created=0.0)
+    )
+    assert run(capsys, "prune", "--older-than", "1d", "--cache-dir", folder)[0] == 0
+    assert entry_names(redis_url) == [name_of("d").encode()]
+
+
+# -- unreachable Redis ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", NEEDS_REDIS, ids=" ".join)
+def test_unreachable_redis_is_one_error_line_and_exit_1(command, folder, unreachable, capsys):
+    fill(folder, None, "ab")
+    code, _, err = run(capsys, *command, "--cache-dir", folder, "--remote", unreachable)
+    assert code == 1
+    assert err.startswith(f"cached-tts: error: cannot use Redis at {unreachable}:")
+    assert err.count("\n") == 1
+    assert len(DiskStore(folder).files()) == 2  # nothing done before the error
+
+
+def test_a_password_in_the_url_is_never_printed(folder, capsys):
+    url = f"redis://tts:s3cret@127.0.0.1:{free_port()}/0"
+    code, _, err = run(capsys, "stats", "--cache-dir", folder, "--remote", url)
+    assert code == 1
+    assert "s3cret" not in err
+    assert "tts:***@127.0.0.1" in err
+
+
+# -- the voice commands (a fake model) --------------------------------------------
+
+
+class FakeModel:
+    """Prepares a voice through its cache like a cached Chatterbox model; no weights."""
+
+    sr = 24000
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.conds = None
+
+    def prepare_conditionals(self, path, exaggeration=0.5):
+        content = self.cache.content_hash(path)
+        found = EntryKey(content=content, weights="weights:fake", settings=())
+        self.conds = (self.cache.get_or_prepare(found, entry, source=path), exaggeration)
+
+    def generate(self, _text, audio_prompt_path, **_options):
+        self.prepare_conditionals(audio_prompt_path)
+        return torch.zeros(1, 240)
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Every command that loads a model gets a :class:`FakeModel`; the caches they built."""
+    caches = []
+
+    def load_model(_name, *, cache, **_options):
+        caches.append(cache)
+        return FakeModel(cache)
+
+    monkeypatch.setattr("cached_tts._loading.load_model", load_model)
+    monkeypatch.setattr(
+        "cached_tts._demo._load", lambda _device, cache, **_: (load_model("", cache=cache), True)
+    )
+    return caches
+
+
+@pytest.fixture
+def voices(tmp_path):
+    folder = tmp_path / "voices"
+    folder.mkdir()
+    for name in ("alice", "bob"):
+        (folder / f"{name}.wav").write_bytes(name.encode() * 100)
+    return folder
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_warm_remote_prepares_voices_into_redis(folder, voices, redis_url, capsys):
+    code, out, _ = run(capsys, "warm", voices, "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert "2 new" in out
+    assert f"Redis: {redis_url}" in out
+    assert len(entry_names(redis_url)) == 2
+    # Another machine, with an empty folder, finds them in Redis.
+    code, out, _ = run(
+        capsys, "warm", voices, "--cache-dir", folder.parent / "b", "--remote", redis_url
+    )
+    assert "0 new, 2 already cached" in out
+
+
+def test_warm_takes_the_redis_url_from_the_environment_and_empty_turns_it_off(
+    folder, voices, env_remote, fake_model, capsys
+):
+    redis_url = env_remote
+    assert run(capsys, "warm", voices, "--cache-dir", folder, "--remote", "")[0] == 0
+    assert entry_names(redis_url) == []
+    assert fake_model[-1]._remote is None
+    assert run(capsys, "warm", voices, "--cache-dir", folder.parent / "b")[0] == 0
+    assert len(entry_names(redis_url)) == 2
+
+
+def test_warm_without_remote_uses_no_redis(folder, voices, fake_model, capsys):
+    assert run(capsys, "warm", voices, "--cache-dir", folder)[0] == 0
+    assert fake_model[-1]._remote is None
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_warm_with_unreachable_redis_warns_and_still_prepares(folder, voices, unreachable, capsys):
+    code, out, err = run(capsys, "warm", voices, "--cache-dir", folder, "--remote", unreachable)
+    assert code == 0
+    assert "2 new" in out
+    assert f"cached-tts: warning: cannot use Redis at {unreachable}" in err
+    assert len(DiskStore(folder).files()) == 2
+
+
+def test_say_remote_serves_the_voice_from_redis(tmp_path, voices, redis_url, fake_model, capsys):
+    voice = voices / "alice.wav"
+    run(capsys, "warm", voice, "--cache-dir", tmp_path / "warmer", "--remote", redis_url)
+    out_file = tmp_path / "hi.wav"
+    code, _, _ = run(
+        capsys,
+        *("say", "Hi.", "--voice", voice, "--out", out_file),
+        *("--cache-dir", tmp_path / "speaker", "--remote", redis_url),
+    )
+    assert code == 0
+    assert out_file.exists()
+    assert fake_model[-1].stats().remote_hits == 1
+
+
+def test_demo_remote_shares_its_preparations_through_redis(
+    folder, voices, redis_url, fake_model, capsys
+):
+    code, out, _ = run(
+        capsys,
+        *("demo", "--no-generate", "--random-weights", "--voice", voices / "alice.wav"),
+        *("--cache-dir", folder, "--remote", redis_url),
+    )
+    assert code == 0
+    assert f"Redis: {redis_url}" in out
+    assert len(entry_names(redis_url)) == 1
+    assert all(cache._remote is not None for cache in fake_model)
