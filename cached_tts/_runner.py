@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cached_tts._cache import CACHE_DIR_ENV
+from cached_tts._remote import REMOTE_ENV
 
 __all__ = ["run_script"]
 
@@ -26,11 +27,14 @@ logger = logging.getLogger("cached_tts")
 _CANNOT_OPEN = 2
 
 
-def run_script(script: str, args: list[str], *, cache_dir: Path | None = None) -> int:
+def run_script(
+    script: str, args: list[str], *, cache_dir: Path | None = None, remote: str | None = None
+) -> int:
     """Run ``script`` with ``args`` and chatterbox's classes cached; its exit code.
 
-    ``cache_dir`` sets ``$CACHED_TTS_CACHE_DIR`` for the script and the
-    processes it starts. ``SystemExit`` propagates, as it would from the script.
+    ``cache_dir`` and ``remote`` set ``$CACHED_TTS_CACHE_DIR`` and
+    ``$CACHED_TTS_REMOTE`` for the script and the processes it starts.
+    ``SystemExit`` propagates, as it would from the script.
     """
     path = os.path.abspath(script)
     if not os.path.isfile(path):
@@ -38,6 +42,8 @@ def run_script(script: str, args: list[str], *, cache_dir: Path | None = None) -
         return _CANNOT_OPEN
     if cache_dir is not None:
         os.environ[CACHE_DIR_ENV] = str(cache_dir)
+    if remote is not None:
+        os.environ[REMOTE_ENV] = remote
     from cached_tts._patching import enable
 
     enable()

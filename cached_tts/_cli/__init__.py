@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("--cache-dir", type=Path, help="cache folder (default: $CACHED_TTS_CACHE_DIR)")
+    add_remote(run, use=": the script's default cache uses it")
     run.add_argument("script", help="the script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     _voice_commands.add_parsers(commands)
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         # The script owns the root logger, as it would without us.
         if args.verbose:
             _log_to_stderr(logging.getLogger("cached_tts"))
-        return run_script(args.script, args.args, cache_dir=args.cache_dir)
+        # "" (--remote '') is passed on: it turns the variable's Redis off.
+        return run_script(args.script, args.args, cache_dir=args.cache_dir, remote=args.remote)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format=_LOG_FORMAT,

@@ -160,3 +160,15 @@ def test_a_missing_script_exits_2_with_a_message(tmp_path):
 
     assert result.returncode == 2
     assert "absent.py" in result.stderr
+
+
+def test_run_hands_its_redis_url_to_the_script_and_an_empty_one_turns_redis_off(tmp_path):
+    script = tmp_path / "show_remote.py"
+    script.write_text("import os\nprint(repr(os.environ.get('CACHED_TTS_REMOTE')))\n")
+
+    given = run(script, cache_dir=tmp_path / "c", options=["--remote", "redis://127.0.0.1:1/0"])
+    turned_off = run(script, cache_dir=tmp_path / "c", options=["--remote", ""])
+
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.strip().splitlines()[-1] == "'redis://127.0.0.1:1/0'"
+    assert turned_off.stdout.strip().splitlines()[-1] == "''"
