@@ -16,6 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from cached_tts import _bench_options
 from cached_tts._cli import _cache_commands, _voice_commands
 from cached_tts._cli._options import add_remote, remote_of
 from cached_tts._cli._redis import warn_if_unreachable
@@ -72,9 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     add_remote(run, use=": the script's default cache uses it")
     run.add_argument("script", help="the script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    bench = commands.add_parser(
+        "bench",
+        help="time misses, hits and upstream's Conditionals.load side by side",
+        description=(
+            "Build the full Chatterbox architecture with random weights and time a miss, "
+            "memory and disk hits, upstream's Conditionals.load and first hits (about a minute)."
+        ),
+    )
+    _bench_options.add_arguments(bench)
+    bench.set_defaults(run=lambda args: _run_bench(bench, args))
     _voice_commands.add_parsers(commands)
     _cache_commands.add_parsers(commands)
     return parser
+
+
+def _run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    _bench_options.check_arguments(parser, args)
+    from cached_tts import _bench
+
+    return _bench.execute(args)
 
 
 def main(argv: list[str] | None = None) -> int:
