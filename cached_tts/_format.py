@@ -172,7 +172,7 @@ def _tensor(info: Mapping[str, Any], buffer: bytearray, order: list[int] | None)
     shape = [int(n) for n in info["shape"]]
     begin, end = (int(n) for n in info["data_offsets"])
     count = math.prod(shape)
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     if not 0 <= begin <= end <= len(buffer) or end - begin != count * itemsize:
         raise DamagedEntryError("tensor offsets do not match its shape")
     if count == 0:
