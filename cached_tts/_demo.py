@@ -95,11 +95,12 @@ def run_demo(
     if generate:
         _generate(model, clip, out, is_random=is_random)
     stats = cache.stats()
+    redis = f"{stats.remote_hits} Redis hits, " if remote else ""
     print(
-        f"\nCache: {stats.misses} miss, {stats.memory_hits} memory hits, "
-        f"{stats.remote_hits} Redis hits, "
-        f"{stats.seconds_saved:.2f} s of preparation saved; "
-        f"{stats.disk_entries} entries, {stats.disk_bytes / 1000:.0f} KB on disk."
+        f"\nCache: {_count(stats.misses, 'miss', 'misses')}, {stats.memory_hits} memory hits, "
+        f"{redis}{stats.seconds_saved:.2f} s of preparation saved; "
+        f"{_count(stats.disk_entries, 'entry', 'entries')}, "
+        f"{stats.disk_bytes / 1000:.0f} KB on disk."
     )
     if is_random:
         print("(Random weights: load real ones with from_pretrained when online.)")
@@ -116,3 +117,7 @@ def _generate(model: Any, clip: str, out: Path, *, is_random: bool) -> None:
     torchaudio.save(str(out), wav, model.sr)
     note = " (noise: random weights, capped length)" if is_random else ""
     print(f"  generate took {seconds:.1f} s, with no preparation; wrote {out}{note}")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
