@@ -28,6 +28,7 @@ from cached_tts._cli._options import (
 from cached_tts._cli._redis import RedisValue, describe, maybe_redis, read_values
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import EntryInfo, decode
+from cached_tts._hashing import FileHasher
 from cached_tts._remote import REMOTE_ENV, RemoteTier, redacted
 from cached_tts._store import DiskStore, StoredFile
 
@@ -360,8 +361,7 @@ def run_clear(args: argparse.Namespace) -> int:
             print("Nothing removed.")
             return 0
         store.clear()
-        for memo in Path(store.hashes_dir).glob("*.json"):
-            memo.unlink(missing_ok=True)
+        FileHasher(store.hashes_dir).forget()
         print(f"Removed {count} entries from {store.directory}.")
         if tier is not None and remote is not None:
             print(f"Removed {tier.delete_entries()} entries from {describe(tier, remote)}.")

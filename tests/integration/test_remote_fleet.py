@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from chatterbox.tts import ChatterboxTTS
 from race_worker import conditionals_digest
+from racing import race
 
 from cached_tts import CachedChatterboxTTS, ConditionalCache
 from cached_tts.testing import assert_same_conditionals, random_model
 
 pytestmark = pytest.mark.slow
-
-WORKER = Path(__file__).with_name("race_worker.py")
 
 
 def test_a_voice_prepared_on_one_machine_is_served_bitwise_to_another(
@@ -43,34 +36,8 @@ def test_a_voice_prepared_on_one_machine_is_served_bitwise_to_another(
 def test_three_machines_racing_on_one_redis_prepare_once_in_total(
     tmp_path, clips, reference, redis_url
 ):
-    go = tmp_path / "go"
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER),
-                str(tmp_path / f"machine-{n}"),
-                clips["bob"],
-                str(go),
-                redis_url,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(3)
-    ]
-    deadline = time.monotonic() + 300
-    while len(list(tmp_path.glob("go.ready-*"))) < 3:
-        assert time.monotonic() < deadline, "workers did not get ready in time"
-        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
-        time.sleep(0.05)
-    go.touch()
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=300)
-        assert worker.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    argvs = [[str(tmp_path / f"machine-{n}"), clips["bob"], redis_url] for n in range(3)]
+    results = race(tmp_path, argvs)
 
     assert sum(r["misses"] for r in results) == 1
     assert sum(r["remote_hits"] for r in results) == 2
