@@ -7,7 +7,7 @@
 >>> print(stats_text(stats))
             memory       disk
 entries          2          2
-bytes    322.3 KiB  323.2 KiB
+bytes     330.0 KB   331.0 KB
 hits             3          1
 misses: 1, hit rate: 80%, seconds saved: 9.2
 """
@@ -23,30 +23,29 @@ from cached_tts._format import decode
 from cached_tts._stats import CacheStats
 from cached_tts._store import StoredFile
 
-__all__ = ["entry_lines", "human_bytes", "stats_html", "stats_text"]
+__all__ = ["entry_lines", "format_bytes", "stats_html", "stats_text"]
 
-_KIB = 1024.0
+_THOUSAND = 1000
 
 
-def human_bytes(size: float) -> str:
+def format_bytes(count: int) -> str:
     """A byte count for people.
 
-    >>> human_bytes(512), human_bytes(165_000), human_bytes(3 * 1024**3)
-    ('512 B', '161.1 KiB', '3.0 GiB')
+    >>> format_bytes(512), format_bytes(85_300), format_bytes(3_400_000)
+    ('512 B', '85.3 KB', '3.4 MB')
     """
-    if size < _KIB:
-        return f"{int(size)} B"
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= _KIB
-        if size < _KIB or unit == "GiB":
-            break
-    return f"{size:.1f} {unit}"
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < _THOUSAND or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= _THOUSAND
+    raise AssertionError  # pragma: no cover - the loop always returns
 
 
 def _rows(stats: CacheStats) -> list[tuple[str, str, str]]:
     return [
         ("entries", str(stats.entries), str(stats.disk_entries)),
-        ("bytes", human_bytes(stats.memory_bytes), human_bytes(stats.disk_bytes)),
+        ("bytes", format_bytes(stats.memory_bytes), format_bytes(stats.disk_bytes)),
         ("hits", str(stats.memory_hits), str(stats.disk_hits)),
     ]
 
@@ -99,7 +98,7 @@ def entry_lines(files: Iterable[StoredFile]) -> list[str]:
             source = "(damaged: recomputed on next use)"
         used = dt.datetime.fromtimestamp(stored.last_used).astimezone()
         lines.append(
-            f"{stored.path.stem[:12]}  {source}  {human_bytes(stored.size)}  "
+            f"{stored.path.stem[:12]}  {source}  {format_bytes(stored.size)}  "
             f"{used:%Y-%m-%d %H:%M:%S}"
         )
     return lines

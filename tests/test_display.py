@@ -7,7 +7,7 @@ import torch
 from IPython.lib.pretty import pretty
 
 from cached_tts import CacheStats, ConditionalCache, EntryKey
-from cached_tts._display import entry_lines, human_bytes
+from cached_tts._display import entry_lines, format_bytes
 from cached_tts._entry import Entry
 
 STATS = CacheStats(
@@ -36,7 +36,7 @@ def test_the_stats_html_table_shows_entries_bytes_hits_misses_and_seconds_saved(
     shown = STATS._repr_html_()
 
     assert shown.startswith("<table>")
-    for figure in ("<td>2</td>", "<td>7</td>", "322.3 KiB", "3.0 MiB", "<td>3</td>", "<td>1</td>"):
+    for figure in ("<td>2</td>", "<td>7</td>", "330.0 KB", "3.1 MB", "<td>3</td>", "<td>1</td>"):
         assert figure in shown
     assert "misses: 5" in shown
     assert "seconds saved: 9.2" in shown
@@ -77,7 +77,7 @@ def test_each_disk_entry_lists_its_key_source_size_and_last_use(used_cache):
     digest, source, size, unit, day, time = lines[0].split()
     assert digest == files[0].path.stem[:12]
     assert source == "/voices/alice.wav"
-    assert f"{size} {unit}" == human_bytes(files[0].size)
+    assert f"{size} {unit}" == format_bytes(files[0].size)
     assert len(day) == 10
     assert len(time) == 8
 

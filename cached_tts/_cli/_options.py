@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from cached_tts._cache import default_cache_dir
+from cached_tts._display import format_bytes
 from cached_tts._exceptions import CachedTTSError
 from cached_tts._remote import REMOTE_ENV
 
@@ -131,23 +132,6 @@ def parse_size(text: str) -> int:
     base = 1024 if unit.endswith("i") else 1000
     power = "kmgt".find(unit[:1]) + 1 if unit else 0
     return int(float(match[1]) * base**power)
-
-
-_THOUSAND = 1000
-
-
-def format_bytes(count: int) -> str:
-    """A byte count for people.
-
-    >>> format_bytes(512), format_bytes(85_300), format_bytes(3_400_000)
-    ('512 B', '85.3 KB', '3.4 MB')
-    """
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < _THOUSAND or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= _THOUSAND
-    raise AssertionError  # pragma: no cover - the loop always returns
 
 
 def format_time(timestamp: float) -> str:
