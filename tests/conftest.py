@@ -6,11 +6,16 @@ import pytest
 from redis_server import REDIS_SERVER, RedisServer, SilentServer, flush
 
 
-@pytest.fixture(scope="session")
-def redis_session():
+def started_server():
+    """A real redis-server on a free loopback port; skips the test when there is none."""
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer().start()
+    return RedisServer().start()
+
+
+@pytest.fixture(scope="session")
+def redis_session():
+    server = started_server()
     yield server
     server.stop()
 
@@ -25,9 +30,7 @@ def redis_url(redis_session):
 @pytest.fixture
 def own_redis():
     """A server of this test's own, which it may kill and restart."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer().start()
+    server = started_server()
     yield server
     server.stop()
 
