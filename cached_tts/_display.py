@@ -18,10 +18,8 @@ import datetime as dt
 import html
 from collections.abc import Iterable
 
-from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import decode
 from cached_tts._stats import CacheStats
-from cached_tts._store import StoredFile
+from cached_tts._store import ScannedEntry
 
 __all__ = ["entry_lines", "format_bytes", "stats_html", "stats_text"]
 
@@ -86,19 +84,16 @@ def stats_html(stats: CacheStats, title: str = "") -> str:
     )
 
 
-def entry_lines(files: Iterable[StoredFile]) -> list[str]:
+def entry_lines(scanned: Iterable[ScannedEntry]) -> list[str]:
     """One line per entry file: short key digest, source clip, size, last use."""
     lines = []
-    for stored in files:
-        try:
-            source = decode(stored.path.read_bytes(), None)[1].source or "?"
-        except FileNotFoundError:
-            continue  # evicted or cleared meanwhile
-        except DamagedEntryError:
-            source = "(damaged: recomputed on next use)"
-        used = dt.datetime.fromtimestamp(stored.last_used).astimezone()
+    for item in scanned:
+        source = "(damaged: recomputed on next use)"
+        if item.damage is None and item.info is not None:
+            source = item.info.source or "?"
+        used = dt.datetime.fromtimestamp(item.file.last_used).astimezone()
         lines.append(
-            f"{stored.path.stem[:12]}  {source}  {format_bytes(stored.size)}  "
+            f"{item.file.path.stem[:12]}  {source}  {format_bytes(item.file.size)}  "
             f"{used:%Y-%m-%d %H:%M:%S}"
         )
     return lines

@@ -52,7 +52,7 @@ def tts_cache(line: str) -> None:
         if store is None:
             print(f"{cache!r}: nothing on disk")
             return
-        print("\n".join(entry_lines(store.files())) or f"no entries in {store.directory}")
+        print("\n".join(entry_lines(store.scan())) or f"no entries in {store.directory}")
     elif command == "clear":
         cache.clear()
         print(f"Cleared {cache!r}")

@@ -31,7 +31,7 @@ from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import EntryInfo, decode, encode
 from cached_tts._keys import EntryKey
 
-__all__ = ["DiskStore", "StoredFile"]
+__all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
 
 logger = logging.getLogger("cached_tts")
 
@@ -48,6 +48,15 @@ class StoredFile:
     path: Path
     size: int
     last_used: float
+
+
+@dataclass(frozen=True)
+class ScannedEntry:
+    """An entry file, read and checked: its ``info``, or why it is damaged."""
+
+    file: StoredFile
+    info: EntryInfo | None
+    damage: str | None
 
 
 class DiskStore:
@@ -131,6 +140,27 @@ class DiskStore:
                 continue  # evicted or cleared by someone else meanwhile
             found.append(StoredFile(path, st.st_size, st.st_mtime))
         return sorted(found, key=lambda f: f.last_used)
+
+    def scan(self) -> list[ScannedEntry]:
+        """Every entry file, least recently used first, each verified.
+
+        Verified means its checksum holds and its file name is its key's digest.
+        Nothing is removed: listing is not repairing.
+        """
+        scanned = []
+        for stored in self.files():
+            try:
+                info = decode(stored.path.read_bytes(), None)[1]
+            except FileNotFoundError:
+                continue  # removed by someone else meanwhile
+            except DamagedEntryError as exc:
+                scanned.append(ScannedEntry(stored, None, str(exc)))
+                continue
+            damage = None
+            if stored.path.stem != info.key.digest:
+                damage = "the file name does not match the stored key"
+            scanned.append(ScannedEntry(stored, info, damage))
+        return scanned
 
     def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
         """Remove least recently used entries until the rest fit; returns how many.

@@ -71,7 +71,7 @@ def test_a_memory_only_cache_shows_an_empty_disk_tier():
 def test_each_disk_entry_lists_its_key_source_size_and_last_use(used_cache):
     files = used_cache._store.files()
 
-    lines = entry_lines(files)
+    lines = entry_lines(used_cache._store.scan())
 
     assert len(lines) == 1
     digest, source, size, unit, day, time = lines[0].split()
@@ -86,6 +86,6 @@ def test_a_damaged_entry_is_listed_as_damaged(used_cache):
     path = used_cache._store.files()[0].path
     path.write_bytes(path.read_bytes()[:-1] + b"x")
 
-    (line,) = entry_lines(used_cache._store.files())
+    (line,) = entry_lines(used_cache._store.scan())
 
     assert "damaged" in line

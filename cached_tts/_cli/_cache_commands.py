@@ -26,42 +26,14 @@ from cached_tts._cli._options import (
     remote_of,
 )
 from cached_tts._cli._redis import RedisValue, describe, maybe_redis, read_values
-from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import EntryInfo, decode
+from cached_tts._format import EntryInfo
 from cached_tts._hashing import FileHasher
 from cached_tts._remote import REMOTE_ENV, RemoteTier, redacted
-from cached_tts._store import DiskStore, StoredFile
+from cached_tts._store import DiskStore, ScannedEntry
 
-__all__ = ["add_parsers", "scan"]
+__all__ = ["add_parsers"]
 
 _SHORT = 12
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """One entry file, read and checked: ``info`` or the reason it is damaged."""
-
-    file: StoredFile
-    info: EntryInfo | None
-    damage: str | None
-
-
-def scan(store: DiskStore) -> list[Scanned]:
-    """Every entry file in ``store``, verified (checksum, and key against file name)."""
-    scanned = []
-    for stored in store.files():
-        try:
-            info = decode(stored.path.read_bytes(), None)[1]
-        except FileNotFoundError:
-            continue  # removed by someone else meanwhile
-        except DamagedEntryError as exc:
-            scanned.append(Scanned(stored, None, str(exc)))
-            continue
-        if stored.path.stem != info.key.digest:
-            scanned.append(Scanned(stored, info, "the file name does not match the stored key"))
-            continue
-        scanned.append(Scanned(stored, info, None))
-    return scanned
 
 
 def _store(args: argparse.Namespace) -> DiskStore:
@@ -83,7 +55,7 @@ class Listed:
     in_redis: bool | None = None  # None: no Redis in use
 
     @classmethod
-    def from_disk(cls, item: Scanned, in_redis: set[str] | None) -> Listed:
+    def from_disk(cls, item: ScannedEntry, in_redis: set[str] | None) -> Listed:
         """A disk entry; ``in_redis`` holds the digests Redis has, when it is in use."""
         also = None if in_redis is None else item.file.path.stem in in_redis
         return cls(
@@ -114,7 +86,7 @@ def _row(item: Listed) -> dict[str, Any]:
 
 def _listing(args: argparse.Namespace) -> list[Listed]:
     """Disk entries, most recently used first, then those only in Redis, newest first."""
-    items = sorted(scan(_store(args)), key=lambda s: -s.file.last_used)
+    items = sorted(_store(args).scan(), key=lambda s: -s.file.last_used)
     with maybe_redis(remote_of(args)) as tier:
         if tier is None:
             return [Listed.from_disk(item, None) for item in items]
@@ -184,7 +156,7 @@ def _redis_figures(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Print what the folder (and with --remote, Redis) holds; hit counters live in each process."""
-    items = scan(_store(args))
+    items = _store(args).scan()
     healthy = [s for s in items if s.damage is None and s.info is not None]
     disk_bytes = sum(s.file.size for s in items)
     remote = _redis_figures(args)
@@ -231,7 +203,7 @@ def _redis_line(remote: dict[str, Any] | None) -> str:
 
 def _verify_disk(args: argparse.Namespace) -> tuple[int, int, int]:
     """Entries checked, damaged, and damaged ones left in the folder."""
-    items = scan(_store(args))
+    items = _store(args).scan()
     damaged = [s for s in items if s.damage is not None]
     for item in damaged:
         verb = "removed" if args.fix else "damaged"
