@@ -32,7 +32,7 @@ from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys import EntryKey
 
-__all__ = ["FORMAT", "EntryInfo", "decode", "encode"]
+__all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode"]
 
 FORMAT = "cached-tts/1"
 
@@ -135,6 +135,21 @@ def decode(data: bytes | bytearray, key: EntryKey | None) -> tuple[Entry, EntryI
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise DamagedEntryError(f"the header is inconsistent: {exc}") from exc
     return Entry(tensors, absent, info.prepare_seconds), info
+
+
+def check(data: bytes | bytearray, digest: str) -> tuple[EntryInfo | None, str | None]:
+    """What a stored entry says of itself, and why it is damaged (``None`` if whole).
+
+    ``digest`` is the key digest it is stored under (its file or Redis name);
+    a whole entry stored under another name is damaged too.
+    """
+    try:
+        info = decode(data, None)[1]
+    except DamagedEntryError as exc:
+        return None, str(exc)
+    if info.key.digest != digest:
+        return info, "its name does not match the stored key"
+    return info, None
 
 
 def _split(data: bytes | bytearray) -> tuple[dict[str, Any], memoryview]:

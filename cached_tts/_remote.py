@@ -170,7 +170,7 @@ class RemoteTier:
 
     def get(self, key: EntryKey) -> tuple[Entry, bytes] | None:
         """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
-        name = self._entry_name(key)
+        name = self.entry_name(key.digest)
         ttl = self.settings.ttl
         data = self._call(
             lambda c: c.getex(name, ex=ttl) if ttl is not None else c.get(name),
@@ -198,7 +198,7 @@ class RemoteTier:
                 len(data),
             )
             return
-        name, ttl = self._entry_name(key), self.settings.ttl
+        name, ttl = self.entry_name(key.digest), self.settings.ttl
         self._call(lambda c: c.set(name, data, ex=ttl))
 
     # -- fleet-wide single flight -------------------------------------------
@@ -247,7 +247,7 @@ class RemoteTier:
 
     def scan_entries(self) -> Iterator[tuple[str, int]]:
         """The key digest and size in bytes of every entry under this prefix (reads only)."""
-        entry_prefix = f"{self.settings.prefix}entry:"
+        entry_prefix = self.entry_name("")
         pattern = _glob_escape(entry_prefix) + "*"
         cursor = 0
         while True:
@@ -261,18 +261,18 @@ class RemoteTier:
 
     def read_value(self, digest: str) -> bytes | None:
         """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
-        data = self._client.get(f"{self.settings.prefix}entry:{digest}")
+        data = self._client.get(self.entry_name(digest))
         return data if isinstance(data, bytes) else None
 
     def delete_value(self, digest: str, data: bytes) -> bool:
         """Delete the entry named ``digest`` if it still holds ``data``; whether it did."""
-        name = f"{self.settings.prefix}entry:{digest}"
+        name = self.entry_name(digest)
         return bool(self._delete_if_equal(keys=[name], args=[data], client=self._client))
 
     def delete_entries(self) -> int:
         """Delete every entry under this prefix (leases are left to expire); how many."""
         digests = [digest for digest, _size in self.scan_entries()]
-        names = [f"{self.settings.prefix}entry:{digest}" for digest in digests]
+        names = [self.entry_name(digest) for digest in digests]
         removed = 0
         for start in range(0, len(names), _SCAN_COUNT):
             removed += int(self._client.unlink(*names[start : start + _SCAN_COUNT]))
@@ -324,5 +324,6 @@ class RemoteTier:
                 self._backoff = self.settings.backoff_initial
                 logger.info("Redis cache tier is back in use")
 
-    def _entry_name(self, key: EntryKey) -> str:
-        return f"{self.settings.prefix}entry:{key.digest}"
+    def entry_name(self, digest: str) -> str:
+        """The Redis key of the entry whose key digest is ``digest``."""
+        return f"{self.settings.prefix}entry:{digest}"

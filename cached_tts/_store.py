@@ -28,7 +28,7 @@ from filelock import FileLock
 from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import EntryInfo, decode, encode
+from cached_tts._format import EntryInfo, check, decode, encode
 from cached_tts._keys import EntryKey
 
 __all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
@@ -150,16 +150,10 @@ class DiskStore:
         scanned = []
         for stored in self.files():
             try:
-                info = decode(stored.path.read_bytes(), None)[1]
+                data = stored.path.read_bytes()
             except FileNotFoundError:
                 continue  # removed by someone else meanwhile
-            except DamagedEntryError as exc:
-                scanned.append(ScannedEntry(stored, None, str(exc)))
-                continue
-            damage = None
-            if stored.path.stem != info.key.digest:
-                damage = "the file name does not match the stored key"
-            scanned.append(ScannedEntry(stored, info, damage))
+            scanned.append(ScannedEntry(stored, *check(data, stored.path.stem)))
         return scanned
 
     def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:

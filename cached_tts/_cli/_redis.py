@@ -14,8 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from cached_tts._cli._options import CommandError
-from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import EntryInfo, decode
+from cached_tts._format import EntryInfo, check
 from cached_tts._remote import RemoteSettings, RemoteTier, open_remote, redacted
 
 __all__ = ["RedisValue", "fleet_redis", "maybe_redis", "read_values", "warn_if_unreachable"]
@@ -81,14 +80,7 @@ def read_values(tier: RemoteTier, digests: Iterable[str]) -> Iterator[RedisValue
 
 def check_value(tier: RemoteTier, digest: str, data: bytes) -> RedisValue:
     """``data`` read from the entry named ``digest``, verified."""
-    name = f"{tier.settings.prefix}entry:{digest}"
-    try:
-        info = decode(data, None)[1]
-    except DamagedEntryError as exc:
-        return RedisValue(digest, name, data, None, str(exc))
-    if info.key.digest != digest:
-        return RedisValue(digest, name, data, info, "the key name does not match the stored key")
-    return RedisValue(digest, name, data, info, None)
+    return RedisValue(digest, tier.entry_name(digest), data, *check(data, digest))
 
 
 def describe(tier: RemoteTier, url: str) -> str:
