@@ -214,8 +214,7 @@ class DiskStore:
         holds them.
         """
         self.reap_temp_files()
-        entries = sorted(self.files(), key=lambda f: f.path == keep)  # stable: LRU order kept
-        memos = self._memo_files()
+        entries, memos = self.files(), self._memo_files()
         memo_paths = {f.path for f in memos}
         memo_bytes = sum(f.size for f in memos)
         total = sum(f.size for f in entries) + memo_bytes + self._temp_bytes()
@@ -236,7 +235,9 @@ class DiskStore:
             memos = _vanished_first(memos)
             share = max_bytes // _MEMO_SHARE
             remove_while(lambda: total > max_bytes and memo_bytes > share, memos)
-            remove_while(lambda: total > max_bytes, [*entries, *memos])
+            others = [f for f in entries if f.path != keep]
+            just_written = [f for f in entries if f.path == keep]
+            remove_while(lambda: total > max_bytes, [*others, *memos, *just_written])
         evicted = sum(f.path in gone for f in entries)
         if evicted:
             logger.debug("Evicted %d entries from %s", evicted, self.entries_dir)

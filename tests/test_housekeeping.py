@@ -108,6 +108,21 @@ def test_hashes_of_vanished_files_are_dropped_before_those_in_use(tmp_path):
     assert list(store.hashes_dir.iterdir()) == [memo_of[str(kept)]]
 
 
+def test_the_entry_just_written_outlasts_older_entries_and_remembered_hashes(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    store = DiskStore(tmp_path / "cache")
+    store.prepare()
+    store.write(key_for("a" * 64), small_entry(1), source="")
+    FileHasher(store.hashes_dir).hash(old_clip(clips, 1))
+    store.max_bytes = store.path_for(key_for("a" * 64)).stat().st_size
+
+    store.write(key_for("b" * 64), small_entry(2), source="")
+
+    assert names(store.entries_dir) == [store.path_for(key_for("b" * 64)).name]
+    assert names(store.hashes_dir) == []
+
+
 def test_lock_files_are_private(tmp_path):
     store = DiskStore(tmp_path / "cache")
     store.prepare()
