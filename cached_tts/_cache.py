@@ -132,8 +132,9 @@ class ConditionalCache:
         # Set once: a failing folder is skipped through its health, never unset,
         # so a thread that read self._store may always use it.
         self._store: Final = self._open_store(cache_dir, max_disk_bytes)
-        self._disk_reads = Health(f"Reading cache folder {cache_dir}", _DISK_BACKOFF)
-        self._disk_writes = Health(f"Writing to cache folder {cache_dir}", _DISK_BACKOFF)
+        where = self._store.directory if self._store else cache_dir
+        self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
+        self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
         if isinstance(remote, _RemoteFromEnv):
             remote = os.environ.get(REMOTE_ENV) or None
         self._remote: RemoteTier | None = None
@@ -306,7 +307,8 @@ class ConditionalCache:
             return None
         if not store.writable:
             logger.warning(
-                "Cache folder %s is read-only: serving the voices it holds, storing no new ones",
+                "Cache folder %s is read-only: serving the voices it holds, storing no new "
+                "ones (make it writable, or pass another cache_dir, to store them)",
                 store.directory,
             )
         return store
