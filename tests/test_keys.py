@@ -179,7 +179,7 @@ def test_a_checkpoint_fingerprint_reads_only_the_preparation_weight_files(checkp
 
 def test_a_folder_without_preparation_weights_has_no_checkpoint_fingerprint(tmp_path):
     (tmp_path / "t3_cfg.safetensors").write_bytes(b"text-to-speech weights only")
-    with pytest.raises(FileNotFoundError, match="ve.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"ve\.safetensors"):
         checkpoint_fingerprint(tmp_path, FileHasher())
 
 
