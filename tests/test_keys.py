@@ -6,8 +6,10 @@ import hashlib
 import importlib
 import json
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -333,3 +335,26 @@ def test_chatterbox_without_a_distribution_is_named_by_its_source(tmp_path, monk
     (package / "models").mkdir()
     (package / "models" / "s3gen.py").write_text("FLOW = 1\n")
     assert chatterbox_version() != before
+
+
+def test_the_key_module_imports_no_torch():
+    # Commands that load no model (ls, verify, warm's lookups) must stay light.
+    # The package's __init__ is bypassed: only this module's own imports count.
+    code = (
+        "import sys, types\n"
+        "package = types.ModuleType('cached_tts')\n"
+        f"package.__path__ = [{str(Path(cached_tts_package_dir()))!r}]\n"
+        "sys.modules['cached_tts'] = package\n"
+        "import cached_tts._keys\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'chatterbox') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def cached_tts_package_dir():
+    import cached_tts
+
+    return Path(cached_tts.__file__).parent
