@@ -297,3 +297,40 @@ def test_hashing_one_models_weights_holds_up_no_other_model(monkeypatch):
     same_thread.join(10)
     assert slow_result == same_result == ["weights:" + real_digest(preparation_modules(slow))]
     assert len(slow_hashes) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_child_forked_mid_hash_fingerprints_that_model_itself(monkeypatch):
+    # gunicorn --preload forks while a thread may be hashing a model's weights:
+    # that thread does not exist in the child, so neither may its lock.
+    cache = ConditionalCache(None)
+    model = HandBuilt(1)
+    parent = os.getpid()
+    started, release = threading.Event(), threading.Event()
+    real_digest = weights_digest
+
+    def digest(modules):
+        if os.getpid() == parent:
+            started.set()
+            release.wait(30)
+        return real_digest(modules)
+
+    monkeypatch.setattr(_keys, "weights_digest", digest)
+    thread, _ = in_thread(cache.model_fingerprint, model)
+    try:
+        assert started.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit status, never return into pytest
+            expected = "weights:" + real_digest(preparation_modules(model))
+            os._exit(0 if cache.model_fingerprint(model) == expected else 1)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        assert done[0] == pid, "the child hung on a lock its parent's thread held"
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        release.set()
+        thread.join(10)
