@@ -439,14 +439,14 @@ def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -
     >>> checkpoint_fingerprint(folder, FileHasher())[:5]
     'ckpt:'
     """
-    resolved = Path(folder).resolve()
-    names = [name for name, _ in checkpoint_signatures(resolved)]
+    absolute = Path(os.path.abspath(folder))
+    names = [name for name, _ in checkpoint_signatures(absolute)]
     if not names:
         raise FileNotFoundError(
-            f"{resolved} holds none of {', '.join(PREPARATION_WEIGHT_FILES)}: "
+            f"{absolute} holds none of {', '.join(PREPARATION_WEIGHT_FILES)}: "
             "point at a Chatterbox checkpoint folder (the one from_local loads)"
         )
-    return _files_fingerprint(resolved, names, hasher)
+    return _files_fingerprint(absolute, names, hasher)
 
 
 def remember_checkpoint_fingerprint(model: Any, hasher: FileHasher) -> str | None:

@@ -378,8 +378,10 @@ def _load(
 def _checkpoint_folder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Path | None:
     ckpt_dir: Any = args[0] if args else kwargs.get("ckpt_dir")
     try:
-        return Path(ckpt_dir).resolve()
-    except (TypeError, OSError, RuntimeError):
+        # Not resolved: a symlink repointed during the load must show up as a
+        # change of what the path upstream opens holds.
+        return Path(os.path.abspath(ckpt_dir))
+    except TypeError:
         return None  # not a path: upstream will say what is wrong with it
 
 

@@ -183,6 +183,30 @@ def test_weights_replaced_while_upstream_reads_them_are_hashed_from_memory(
     assert fingerprint != checkpoint_fingerprint(checkpoint, FileHasher())
 
 
+def test_a_folder_link_repointed_while_upstream_reads_is_hashed_from_memory(
+    model_class, tmp_path, cache
+):
+    # Deployments switch checkpoints by repointing a "current" link.
+    old, new = write_checkpoint(tmp_path / "v1"), write_checkpoint(tmp_path / "v2", b"v2")
+    current = tmp_path / "current"
+    current.symlink_to(old)
+
+    def repoint(_folder):
+        (tmp_path / "next").symlink_to(new)
+        (tmp_path / "next").replace(current)
+
+    model_class.between_reads = staticmethod(repoint)
+    model = model_class.from_local(current, "cpu", cache=cache)
+
+    # ve came from v1 and s3gen from v2.
+    fingerprint = cache.model_fingerprint(model)
+    assert fingerprint == "weights:" + weights_digest(preparation_modules(model))
+    assert fingerprint not in {
+        checkpoint_fingerprint(old, FileHasher()),
+        checkpoint_fingerprint(new, FileHasher()),
+    }
+
+
 def test_weights_replaced_while_they_are_hashed_are_hashed_from_memory(
     model_class, checkpoint, cache, monkeypatch
 ):
