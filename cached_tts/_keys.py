@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -168,7 +169,7 @@ def entry_key(content: str, weights: str, settings: tuple[tuple[str, str], ...])
 @cache
 def _library_versions() -> tuple[tuple[str, str], ...]:
     # A new release of any of these may compute different bits. Computed once
-    # per process: a few ms, mostly spent on a fork's source files.
+    # per process: tens of ms of metadata lookups (0.2 s more for a fork).
     versions = [("version:chatterbox", chatterbox_version())]
     for dist in PREPARATION_LIBRARIES:
         try:
@@ -196,10 +197,9 @@ def chatterbox_version() -> str:
     version number with other code, so its source files are hashed instead:
     ``"<distribution> <version> src:<sha256>"``.
     """
-    spec = importlib.util.find_spec("chatterbox")
-    if spec is None or spec.origin is None:
+    package = _chatterbox_folder()
+    if package is None:
         return "absent"
-    package = Path(spec.origin).resolve().parent
     dist = _distribution_providing(package)
     if dist is None:
         return f"no-distribution src:{_source_digest(package)}"
@@ -208,6 +208,21 @@ def chatterbox_version() -> str:
     if _is_index_release(dist):
         return label
     return f"{label} src:{_source_digest(package)}"
+
+
+def _chatterbox_folder() -> Path | None:
+    """The folder of the ``chatterbox`` package this process imports (or would)."""
+    module = sys.modules.get("chatterbox")
+    try:
+        spec = module.__spec__ if module is not None else importlib.util.find_spec("chatterbox")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return None
+    if spec.origin is not None and spec.origin.endswith("__init__.py"):
+        return Path(spec.origin).resolve().parent
+    locations = list(spec.submodule_search_locations or ())  # a namespace package
+    return Path(locations[0]).resolve() if locations else None
 
 
 def _distribution_providing(package: Path) -> importlib.metadata.Distribution | None:
