@@ -358,3 +358,13 @@ def test_a_child_forked_mid_hash_fingerprints_that_model_itself(monkeypatch):
     finally:
         release.set()
         thread.join(10)
+
+
+def test_a_folder_without_known_weight_files_leaves_the_weights_to_be_hashed(tmp_path):
+    # A fork that names its files otherwise: nothing to pin, the weights decide.
+    model = HandBuilt(1)
+    model.__dict__[_keys.CHECKPOINT_ATTR] = _keys.CheckpointRead(tmp_path, ())
+    assert _keys.remember_checkpoint_fingerprint(model, FileHasher()) is None
+    assert ConditionalCache(None).model_fingerprint(model) == "weights:" + weights_digest(
+        preparation_modules(model)
+    )
