@@ -188,7 +188,7 @@ class ConditionalCache:
 
     def model_fingerprint(self, model: Any) -> str:
         """The fingerprint of the weights ``model`` prepares voices with."""
-        return model_fingerprint(model, self._hasher)
+        return model_fingerprint(model)
 
     # -- lookups ----------------------------------------------------------
 
