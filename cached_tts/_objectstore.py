@@ -265,9 +265,18 @@ class ObjectStoreTier(SharedTier):
     # -- housekeeping ----------------------------------------------------------
 
     def ping(self) -> None:
-        """Return if the store answers; raise its error if not."""
-        with contextlib.suppress(FileNotFoundError):  # an empty prefix answers too
+        """Return if the store answers and its bucket exists; raise its error if not."""
+        try:
             self._call("ls", self._root, detail=False)
+        except FileNotFoundError:
+            # An empty prefix is fine (nothing written yet); a missing bucket is not.
+            if self._scheme in ("file", "memory"):
+                return
+            bucket = self._root.partition("/")[0]
+            try:
+                self._call("ls", bucket, detail=False)
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"{self.name}: there is no bucket {bucket!r}") from exc
 
     def scan(self) -> Iterator[StoredObject]:
         """Every ``<digest>.safetensors`` object under the prefix, from one listing."""
@@ -319,20 +328,29 @@ class ObjectStoreTier(SharedTier):
         pid = os.getpid()
         with self._lock:
             if self._fs is None or self._pid != pid:
-                self._fs, self._pid = self._open_filesystem(), pid
+                fs = self._open_filesystem()
+                self._set_up(fs)
+                self._fs, self._pid = fs, pid
             return self._fs
+
+    def _set_up(self, fs: AbstractFileSystem) -> None:
+        """Build the client once, under ``open_timeout``: it may look up credentials.
+
+        Finding credentials (a container's or an instance's metadata service)
+        can take longer than a call may; the first lookup of a cold process
+        must not time out on it and back off.
+        """
+        set_session = getattr(fs, "set_session", None)  # s3fs
+        if fs.async_impl and set_session is not None:
+            _run_async(fs, set_session, timeout=self.settings.open_timeout)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``fs.<method>(...)``, within ``call_timeout`` for stores reached over a network."""
         fs = self._filesystem()
         if not fs.async_impl:
             return getattr(fs, method)(*args, **kwargs)
-        from fsspec.asyn import sync  # type: ignore[import-untyped]
-
-        # One deadline over the whole call, whatever the store's own timeouts
-        # and retries: an asyncio timeout cancels the request.
         coroutine = getattr(fs, f"_{method}")
-        return sync(fs.loop, coroutine, *args, timeout=self.settings.call_timeout, **kwargs)
+        return _run_async(fs, coroutine, *args, timeout=self.settings.call_timeout, **kwargs)
 
     def _create(self, path: str, data: bytes) -> None:
         """Write ``path`` once; ``FileExistsError`` if it exists."""
@@ -349,6 +367,23 @@ class ObjectStoreTier(SharedTier):
             if self._call("exists", path):
                 raise FileExistsError(path)
             self._call("pipe_file", path, data)
+
+
+def _run_async(
+    fs: AbstractFileSystem, function: Any, *args: Any, timeout: float, **kwargs: Any
+) -> Any:
+    """Run a coroutine function of ``fs`` on its event loop; ``TimeoutError`` after ``timeout``.
+
+    One deadline over the whole call, whatever the store's own timeouts and
+    retries: the asyncio timeout cancels the request.
+    """
+    from fsspec.asyn import sync  # type: ignore[import-untyped]
+    from fsspec.exceptions import FSTimeoutError  # type: ignore[import-untyped]
+
+    try:
+        return sync(fs.loop, function, *args, timeout=timeout, **kwargs)
+    except FSTimeoutError as exc:
+        raise TimeoutError(f"no answer within {timeout:.3g} s") from exc
 
 
 def _link_new_file(path: str, data: bytes) -> None:

@@ -68,6 +68,9 @@ class TierSettings:
     #: Connecting to the store, and each wait for its answer.
     connect_timeout: float = 0.5
     read_timeout: float = 1.0
+    #: Setting up a client, once per process: it may look up credentials
+    #: (an instance's or a container's metadata service).
+    open_timeout: float = 10.0
     #: After a failure the tier is skipped this long, doubling up to ``backoff_max``.
     backoff_initial: float = 5.0
     backoff_max: float = 60.0
@@ -161,7 +164,7 @@ class Backoff:
             if not self._down:
                 self._down = True
                 logger.warning(
-                    "Cache tier %s failed (%s: %s); skipping it, retrying in %.0f s",
+                    "Cache tier %s failed (%s: %s); skipping it, retrying in %.3g s",
                     self._name,
                     type(exc).__name__,
                     exc,
