@@ -71,6 +71,9 @@ _CONDITIONAL_CREATE: Final = frozenset({"s3", "s3a"})
 # S3 answers concurrent conditional writes to one key with 409 to all but one.
 _LOST_RACE_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
+# Objects per bulk delete: S3's DeleteObjects takes at most 1,000 keys.
+_DELETE_BATCH = 1000
+
 # memory:// lives in this process: one lock makes its check-then-set atomic.
 _MEMORY_LOCK = threading.Lock()
 
@@ -153,6 +156,10 @@ def _filesystem_options(
     from fsspec.config import conf  # type: ignore[import-untyped]
 
     kwargs: dict[str, Any] = dict(cls._get_kwargs_from_urls(url))
+    if scheme not in ("file", "memory"):
+        # A listing remembered from minutes ago would make scans and the
+        # exists() before a write see objects that are gone, or miss new ones.
+        kwargs["use_listings_cache"] = False
     kwargs.update(options)
     if scheme in ("s3", "s3a"):
         # fsspec's configuration would replace config_kwargs whole; merge it here.
@@ -267,21 +274,21 @@ class ObjectStoreTier(SharedTier):
     def ping(self) -> None:
         """Return if the store answers and its bucket exists; raise its error if not."""
         try:
-            self._call("ls", self._root, detail=False)
+            self._call_patiently("ls", self._root, detail=False)
         except FileNotFoundError:
             # An empty prefix is fine (nothing written yet); a missing bucket is not.
             if self._scheme in ("file", "memory"):
                 return
             bucket = self._root.partition("/")[0]
             try:
-                self._call("ls", bucket, detail=False)
+                self._call_patiently("ls", bucket, detail=False)
             except FileNotFoundError as exc:
                 raise FileNotFoundError(f"{self.name}: there is no bucket {bucket!r}") from exc
 
     def scan(self) -> Iterator[StoredObject]:
         """Every ``<digest>.safetensors`` object under the prefix, from one listing."""
         try:
-            listing = self._call("ls", self._root, detail=True)
+            listing = self._call_patiently("ls", self._root, detail=True)
         except FileNotFoundError:
             return
         for info in listing:
@@ -294,7 +301,7 @@ class ObjectStoreTier(SharedTier):
     def read(self, digest: str) -> bytes | None:
         """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
         try:
-            return bytes(self._call("cat_file", self._path(digest)))
+            return bytes(self._call_patiently("cat_file", self._path(digest)))
         except FileNotFoundError:
             return None
 
@@ -308,7 +315,7 @@ class ObjectStoreTier(SharedTier):
         if self.read(digest) != data:
             return False
         try:
-            self._call("rm_file", self._path(digest))
+            self._call_patiently("rm_file", self._path(digest))
         except FileNotFoundError:
             return False
         return True
@@ -316,8 +323,8 @@ class ObjectStoreTier(SharedTier):
     def delete_all(self) -> int:
         """Delete every entry under the prefix; how many."""
         paths = [self._path(found.digest) for found in self.scan()]
-        if paths:
-            self._call("rm", paths)
+        for start in range(0, len(paths), _DELETE_BATCH):
+            self._call_patiently("rm", paths[start : start + _DELETE_BATCH])
         return len(paths)
 
     # -- the store -------------------------------------------------------------
@@ -346,11 +353,21 @@ class ObjectStoreTier(SharedTier):
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``fs.<method>(...)``, within ``call_timeout`` for stores reached over a network."""
+        return self._call_within(self.settings.call_timeout, method, *args, **kwargs)
+
+    def _call_patiently(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``fs.<method>(...)`` for a command: a long listing may take many requests.
+
+        The store's own timeouts still end a call to a store that does not answer
+        (for S3, the settings' connect and read timeouts of every request).
+        """
+        return self._call_within(None, method, *args, **kwargs)
+
+    def _call_within(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
         fs = self._filesystem()
         if not fs.async_impl:
             return getattr(fs, method)(*args, **kwargs)
-        coroutine = getattr(fs, f"_{method}")
-        return _run_async(fs, coroutine, *args, timeout=self.settings.call_timeout, **kwargs)
+        return _run_async(fs, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
 
     def _create(self, path: str, data: bytes) -> None:
         """Write ``path`` once; ``FileExistsError`` if it exists."""
@@ -370,7 +387,7 @@ class ObjectStoreTier(SharedTier):
 
 
 def _run_async(
-    fs: AbstractFileSystem, function: Any, *args: Any, timeout: float, **kwargs: Any
+    fs: AbstractFileSystem, function: Any, *args: Any, timeout: float | None, **kwargs: Any
 ) -> Any:
     """Run a coroutine function of ``fs`` on its event loop; ``TimeoutError`` after ``timeout``.
 
@@ -383,7 +400,7 @@ def _run_async(
     try:
         return sync(fs.loop, function, *args, timeout=timeout, **kwargs)
     except FSTimeoutError as exc:
-        raise TimeoutError(f"no answer within {timeout:.3g} s") from exc
+        raise TimeoutError(f"no answer within {timeout or 0:.3g} s") from exc
 
 
 def _link_new_file(path: str, data: bytes) -> None:

@@ -270,3 +270,11 @@ def test_a_client_that_never_gets_built_costs_one_open_timeout(monkeypatch):
     assert returned == [None]
     assert tier.stats().errors == 1
     assert not tier.backoff.available()
+
+
+def test_a_long_lived_tier_sees_what_other_machines_wrote_since_its_last_scan(s3_url):
+    tier = patient(s3_url)
+    tier.put(KEY, encoded())
+    assert [found.digest for found in tier.scan()] == [KEY.digest]
+    patient(s3_url).put(OTHER_KEY, encoded(key=OTHER_KEY))
+    assert sorted(found.digest for found in tier.scan()) == sorted([KEY.digest, OTHER_KEY.digest])
