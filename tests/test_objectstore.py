@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import stat
 import sys
 import uuid
 
@@ -89,7 +90,10 @@ def test_an_absent_entry_is_a_quiet_miss(url, caplog):
 def test_objects_are_named_by_key_digest_under_the_prefix(tmp_path):
     tier = open_object_store(f"file://{tmp_path}/bucket/prod")
     tier.put(KEY, encoded())
-    assert (tmp_path / "bucket" / "prod" / f"{KEY.digest}.safetensors").read_bytes() == encoded()
+    written = tmp_path / "bucket" / "prod" / f"{KEY.digest}.safetensors"
+    assert written.read_bytes() == encoded()
+    # Readable by the fleet's other users; the folder decides who gets in.
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644
     # Only the object itself: the temporary file it was written through is gone.
     assert [p.name for p in (tmp_path / "bucket" / "prod").iterdir()] == [
         f"{KEY.digest}.safetensors"
