@@ -194,6 +194,7 @@ class ObjectStoreTier(SharedTier):
         self._lock = threading.Lock()
         self._fs: AbstractFileSystem | None = None
         self._pid = 0
+        self._warned: set[str] = set()
         self.read_only = read_only
 
     def location(self, digest: str) -> str:
@@ -213,6 +214,17 @@ class ObjectStoreTier(SharedTier):
         try:
             data = self._call("cat_file", self._path(digest))
         except FileNotFoundError:
+            self.backoff.succeeded()
+            return None
+        except PermissionError as exc:
+            # S3 answers 403, not 404, for a missing object when the keys may
+            # not list the bucket: a miss, not an outage to back off from.
+            self._warn_once(
+                "read",
+                "%s refused a read (%s); taken as a miss. Keys that may read it need "
+                "s3:GetObject and s3:ListBucket (without it a missing entry is a 403)",
+                exc,
+            )
             self.backoff.succeeded()
             return None
         except Exception as exc:  # noqa: BLE001 -- any failure of the store is the tier's, not the caller's
@@ -271,6 +283,13 @@ class ObjectStoreTier(SharedTier):
             verb,
             exc,
         )
+
+    def _warn_once(self, topic: str, message: str, exc: BaseException) -> None:
+        with self._lock:
+            if topic in self._warned:
+                return
+            self._warned.add(topic)
+        logger.warning(message, self.name, exc)
 
     # -- housekeeping ----------------------------------------------------------
 

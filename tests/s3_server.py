@@ -75,28 +75,29 @@ class S3Server:
 
     def users(self, bucket: str) -> tuple[Credentials, Credentials]:
         """IAM users that may write, and only read, ``bucket``: (writer, reader)."""
+        return (
+            self.user(bucket, ["s3:*"]),
+            self.user(bucket, ["s3:GetObject", "s3:ListBucket"]),
+        )
+
+    def user(self, bucket: str, actions: list[str]) -> Credentials:
+        """Keys of a new IAM user allowed ``actions`` on ``bucket`` and its objects."""
         iam = self.client(service="iam")
-        made = []
-        for role, actions in (
-            ("writer", ["s3:*"]),
-            ("reader", ["s3:GetObject", "s3:ListBucket"]),
-        ):
-            name = f"{role}-{uuid.uuid4().hex[:8]}"
-            iam.create_user(UserName=name)
-            policy = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": actions,
-                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                    }
-                ],
-            }
-            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
-            key = iam.create_access_key(UserName=name)["AccessKey"]
-            made.append(Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
-        return made[0], made[1]
+        name = f"user-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=name)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
     def enforce_credentials(self, *, enforce: bool) -> None:
         """Switch moto's IAM checks on (every request needs a user's keys) or off."""

@@ -278,3 +278,24 @@ def test_a_long_lived_tier_sees_what_other_machines_wrote_since_its_last_scan(s3
     assert [found.digest for found in tier.scan()] == [KEY.digest]
     patient(s3_url).put(OTHER_KEY, encoded(key=OTHER_KEY))
     assert sorted(found.digest for found in tier.scan()) == sorted([KEY.digest, OTHER_KEY.digest])
+
+
+def test_keys_that_may_not_list_the_bucket_read_a_missing_entry_as_a_miss(s3_url, s3_env, caplog):
+    """Without s3:ListBucket, S3 answers 403 for a missing object: not an outage."""
+    bucket, _ = bucket_and_prefix(s3_url)
+    patient(s3_url).put(OTHER_KEY, encoded(key=OTHER_KEY))
+    get_only = s3_env.user(bucket, ["s3:GetObject"])
+    s3_env.enforce_credentials(enforce=True)
+    try:
+        tier = patient(s3_url, options=get_only.options(), read_only=True)
+        with caplog.at_level(logging.WARNING, logger="cached_tts"):
+            assert tier.get(KEY) is None
+            assert tier.get(KEY) is None
+        # No back-off: the next lookup is served.
+        assert tier.get(OTHER_KEY)[1] == encoded(key=OTHER_KEY)
+        assert tier.stats().errors == 0
+        warnings = [r.getMessage() for r in caplog.records]
+        assert len(warnings) == 1
+        assert "s3:ListBucket" in warnings[0]
+    finally:
+        s3_env.enforce_credentials(enforce=False)
