@@ -162,6 +162,10 @@ def _filesystem_options(
         kwargs["use_listings_cache"] = False
     kwargs.update(options)
     if scheme in ("s3", "s3a"):
+        # s3fs reads with parallel ranges above max_concurrency 1, asking each
+        # object's size first: a HEAD before every GET, and a HEAD and a LIST
+        # for every miss. An entry is small: one GET, hit or miss.
+        kwargs.setdefault("max_concurrency", 1)
         # fsspec's configuration would replace config_kwargs whole; merge it here.
         configured = dict(conf.get("s3", {}).get("config_kwargs", {}))
         kwargs["config_kwargs"] = {

@@ -299,3 +299,20 @@ def test_keys_that_may_not_list_the_bucket_read_a_missing_entry_as_a_miss(s3_url
         assert "s3:ListBucket" in warnings[0]
     finally:
         s3_env.enforce_credentials(enforce=False)
+
+
+def test_a_lookup_is_one_request_hit_or_miss(s3_url, monkeypatch):
+    patient(s3_url).put(KEY, encoded())
+    tier = patient(s3_url)
+    fs = tier._filesystem()
+    requests = []
+    call_s3 = fs._call_s3
+
+    async def counted(method, *args, **kwargs):
+        requests.append(method)
+        return await call_s3(method, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "_call_s3", counted)
+    assert tier.get(KEY) is not None
+    assert tier.get(OTHER_KEY) is None
+    assert requests == ["get_object", "get_object"]
