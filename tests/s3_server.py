@@ -80,8 +80,10 @@ class S3Server:
             self.user(bucket, ["s3:GetObject", "s3:ListBucket"]),
         )
 
-    def user(self, bucket: str, actions: list[str]) -> Credentials:
-        """Keys of a new IAM user allowed ``actions`` on ``bucket`` and its objects."""
+    def user(
+        self, bucket: str, actions: list[str], resources: list[str] | None = None
+    ) -> Credentials:
+        """Keys of a new IAM user allowed ``actions`` on ``resources`` (default: ``bucket``)."""
         iam = self.client(service="iam")
         name = f"user-{uuid.uuid4().hex[:8]}"
         iam.create_user(UserName=name)
@@ -91,7 +93,7 @@ class S3Server:
                 {
                     "Effect": "Allow",
                     "Action": actions,
-                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Resource": resources or [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
                 }
             ],
         }

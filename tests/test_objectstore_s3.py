@@ -280,14 +280,19 @@ def test_a_long_lived_tier_sees_what_other_machines_wrote_since_its_last_scan(s3
     assert sorted(found.digest for found in tier.scan()) == sorted([KEY.digest, OTHER_KEY.digest])
 
 
-def test_keys_that_may_not_list_the_bucket_read_a_missing_entry_as_a_miss(s3_url, s3_env, caplog):
-    """Without s3:ListBucket, S3 answers 403 for a missing object: not an outage."""
-    bucket, _ = bucket_and_prefix(s3_url)
+def test_a_refused_read_is_a_miss_with_one_warning_not_an_outage(s3_url, s3_env, caplog):
+    """S3 answers 403, not 404, for a missing object to keys without s3:ListBucket.
+
+    moto answers 404 there, so these keys may read one object only: every other
+    read is refused (403) as real S3 refuses a missing one.
+    """
+    bucket, prefix = bucket_and_prefix(s3_url)
     patient(s3_url).put(OTHER_KEY, encoded(key=OTHER_KEY))
-    get_only = s3_env.user(bucket, ["s3:GetObject"])
+    one_object = f"arn:aws:s3:::{bucket}/{prefix}/{OTHER_KEY.digest}.safetensors"
+    keys = s3_env.user(bucket, ["s3:GetObject"], [one_object])
     s3_env.enforce_credentials(enforce=True)
     try:
-        tier = patient(s3_url, options=get_only.options(), read_only=True)
+        tier = patient(s3_url, options=keys.options(), read_only=True)
         with caplog.at_level(logging.WARNING, logger="cached_tts"):
             assert tier.get(KEY) is None
             assert tier.get(KEY) is None
