@@ -14,9 +14,12 @@ verified exactly like disk (checksum and key): a damaged or misplaced object is
 never served, and it is deleted only when the tier may write.
 
 With read-only credentials reads work, and the first refused write is logged
-once as a warning; the tier then stops writing. A store that does not answer
-costs at most :attr:`TierSettings.call_timeout` per call, then a back-off
-during which the tier is skipped.
+once as a warning; the tier then stops writing. A refused read is a miss (S3
+refuses, rather than denies the existence of, a missing object to keys that
+may not list the bucket). A store that does not answer costs at most
+:attr:`TierSettings.call_timeout` per call (building a client, once per
+process, may take :attr:`TierSettings.open_timeout`), then a back-off during
+which the tier is skipped.
 
 An object store has no lease: workers that miss the same voice at the same
 time may each prepare it once. With a Redis tier in the list, its lease gives
@@ -68,7 +71,7 @@ _PACKAGES: Final = {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs"}
 # replaces an object with another whole entry for the same key.
 _CONDITIONAL_CREATE: Final = frozenset({"s3", "s3a"})
 
-# S3 answers concurrent conditional writes to one key with 409 to all but one.
+# A conditional write that loses to another one: 412, or 409 when S3 sees them in flight together.
 _LOST_RACE_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 # Objects per bulk delete: S3's DeleteObjects takes at most 1,000 keys.
