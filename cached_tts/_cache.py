@@ -10,6 +10,7 @@ prepares, and every reader sees whole, verified entries whatever the timing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -373,7 +374,7 @@ class ConditionalCache:
 def _timed(prepare: Callable[[], Entry]) -> Entry:
     started = time.perf_counter()
     entry = prepare()
-    return Entry(entry.tensors, entry.absent, time.perf_counter() - started)
+    return dataclasses.replace(entry, prepare_seconds=time.perf_counter() - started)
 
 
 def _check_budget(name: str, value: int) -> None:

@@ -10,6 +10,7 @@ import time
 import pytest
 import redis
 import torch
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entry import Entry
@@ -25,7 +26,7 @@ def key(name: str = "alice") -> EntryKey:
 
 
 def entry(value: float = 1.0) -> Entry:
-    return Entry({"gen.embedding": torch.full((1, 8), value)}, ("gen.prompt_feat_len",), 0.5)
+    return voice_entry(value, prepare_seconds=0.5)
 
 
 def preparer(value: float = 1.0, delay: float = 0.0):
