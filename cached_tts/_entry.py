@@ -108,7 +108,10 @@ class Entry:
             elif tensor.device != device:
                 out[key] = tensor.to(device=device, copy=True)
             elif via_numpy:
-                out[key] = torch.from_numpy(tensor.numpy().copy(order="K"))
+                # order="K" keeps the memory order; as_strided restores the strides
+                # numpy normalizes (those of size-1 dimensions), so they are upstream's.
+                copy = torch.from_numpy(tensor.numpy().copy(order="K"))
+                out[key] = copy.as_strided(tensor.shape, tensor.stride())
             else:
                 out[key] = tensor.clone()
         return out
@@ -145,7 +148,14 @@ def _copies_via_numpy(tensor: torch.Tensor | None) -> bool:
         and tensor.device.type == "cpu"
         and tensor.numel() >= _NUMPY_COPY_MIN_ELEMENTS
         and tensor.dtype in _numpy_dtypes()
+        and _is_dense(tensor)
     )
+
+
+def _is_dense(tensor: torch.Tensor) -> bool:
+    """Whether its elements fill its memory exactly, in some order of dimensions."""
+    order = sorted(range(tensor.dim()), key=lambda d: -tensor.stride()[d])
+    return bool(tensor.permute(order).is_contiguous())
 
 
 @functools.cache
