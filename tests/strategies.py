@@ -1,4 +1,4 @@
-"""Hypothesis strategies for keys and entries.
+"""Hypothesis strategies for keys and entries, and helpers that build or forge entries.
 
 Tensors are built from raw bytes, so every bit pattern (NaNs, negative zeros,
 subnormals) turns up, and some are permuted views of contiguous storage, as
@@ -7,7 +7,11 @@ subnormals) turns up, and some are permuted views of contiguous storage, as
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from hypothesis import strategies as st
@@ -22,6 +26,8 @@ __all__ = [
     "INT_DTYPES",
     "entries",
     "entry_keys",
+    "forge",
+    "header_of",
     "tensors",
     "voice_entry",
 ]
@@ -146,3 +152,24 @@ def entry_keys() -> st.SearchStrategy[EntryKey]:
         settings=settings,
         schema=st.sampled_from((SCHEMA_VERSION, SCHEMA_VERSION + 1)),
     )
+
+
+def header_of(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """The parsed safetensors header, and the tensor bytes after it."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8 : 8 + length]), data[8 + length :]
+
+
+def forge(data: bytes, change: Callable[[dict[str, Any]], object]) -> bytes:
+    """Rewrite an entry's header with ``change`` and a checksum that matches it."""
+    header, body = header_of(data)
+    change(header)
+    metadata = header.get("__metadata__")
+    if isinstance(metadata, dict):  # otherwise there is nowhere to put a checksum
+        metadata.pop("checksum", None)
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode())
+        digest.update(body)
+        metadata["checksum"] = digest.hexdigest()
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + body

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
-from strategies import entries, entry_keys, voice_entry
+from strategies import entries, entry_keys, forge, header_of, voice_entry
 
 from cached_tts._entry import Entry, UncacheableError
 from cached_tts._exceptions import DamagedEntryError
@@ -51,27 +50,6 @@ def tiny_entry():
     """A VC preparation whose embedding is a transposed view (its strides must survive)."""
     embedding = torch.tensor([[1, 2], [3, 4]], dtype=torch.float32).t()
     return with_tensor(voice_entry(vc=True, prepare_seconds=0.5), "ref.embedding", embedding)
-
-
-def header_of(data):
-    """The parsed safetensors header, and the tensor bytes after it."""
-    length = int.from_bytes(data[:8], "little")
-    return json.loads(data[8 : 8 + length]), data[8 + length :]
-
-
-def forge(data, change):
-    """Rewrite an entry's header with ``change`` and a checksum that matches it."""
-    header, body = header_of(data)
-    change(header)
-    metadata = header.get("__metadata__")
-    if isinstance(metadata, dict):  # otherwise there is nowhere to put a checksum
-        metadata.pop("checksum", None)
-        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(canonical.encode())
-        digest.update(body)
-        metadata["checksum"] = digest.hexdigest()
-    raw = json.dumps(header).encode()
-    return len(raw).to_bytes(8, "little") + raw + body
 
 
 # -- the round trip --------------------------------------------------------
