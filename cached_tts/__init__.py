@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
 from cached_tts._exceptions import CachedTTSError, DamagedEntryError, WeightsUnavailableError
-from cached_tts._keys import EntryKey
+from cached_tts._keys import EntryKey, refresh_fingerprint
 from cached_tts._remote import RemoteSettings
 from cached_tts._stats import CacheStats
 
@@ -54,6 +54,7 @@ __all__ = [
     "disable",
     "enable",
     "enabled",
+    "refresh_fingerprint",
     "warm",
 ]
 

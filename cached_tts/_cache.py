@@ -25,6 +25,7 @@ from filelock import BaseFileLock, Timeout
 from cached_tts._entry import Entry
 from cached_tts._format import encode
 from cached_tts._hashing import FileHasher
+from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey, model_fingerprint
 from cached_tts._memory import MemoryTier
 from cached_tts._remote import REMOTE_ENV, RemoteSettings, RemoteTier, open_remote
@@ -59,6 +60,10 @@ DEFAULT_LOCK_TIMEOUT: Final = 300.0
 # A hot entry in memory refreshes its file's last use this often, so that
 # disk eviction does not remove what the process is using most.
 _TOUCH_INTERVAL_SECONDS = 60.0
+
+# One failed read or write is skipped (a full disk, too many open files, one
+# unreadable file); a folder failing three times in a row is set aside.
+_DISK_BACKOFF: Final = Backoff(initial=5.0, maximum=60.0, failures=3)
 
 
 class _DefaultDir:
@@ -132,19 +137,29 @@ class ConditionalCache:
         if isinstance(cache_dir, _DefaultDir):
             cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
-        self._store = self._open_store(cache_dir, max_disk_bytes)
+        # Set once: a failing folder is skipped through its health, never unset,
+        # so a thread that read self._store may always use it.
+        self._store: Final = self._open_store(cache_dir, max_disk_bytes)
+        where = self._store.directory if self._store else cache_dir
+        self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
+        self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
         if isinstance(remote, _RemoteFromEnv):
             remote = os.environ.get(REMOTE_ENV) or None
         self._remote: RemoteTier | None = None
         if remote is not None:
             self._remote = open_remote(remote, remote_settings or RemoteSettings())
-        self._hasher = FileHasher(self._store.hashes_dir if self._store else None)
+        self._hasher = (
+            FileHasher(self._store.hashes_dir, memo_written=self._store.noted)
+            if self._store
+            else FileHasher()
+        )
         self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
         self._lock_timeout = lock_timeout
         self._counts_lock = threading.Lock()
         self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
         self._seconds_saved = 0.0
         self._last_touch: dict[str, float] = {}
+        self._touch_lock = threading.Lock()
 
     @property
     def directory(self) -> Path | None:
@@ -181,7 +196,7 @@ class ConditionalCache:
 
     def model_fingerprint(self, model: Any) -> str:
         """The fingerprint of the weights ``model`` prepares voices with."""
-        return model_fingerprint(model, self._hasher)
+        return model_fingerprint(model)
 
     # -- lookups ----------------------------------------------------------
 
@@ -245,9 +260,11 @@ class ConditionalCache:
 
     def _acquire_process_lock(self, key: EntryKey, source: str) -> BaseFileLock | None:
         """The folder's lock for ``key``; ``None`` without a folder or after a timeout."""
-        if self._store is None:
+        store = self._store
+        # A read-only folder stores nothing, so there is nothing to take turns on.
+        if store is None or not store.writable or not self._disk_writes.available():
             return None
-        lock = self._store.lock_for(key, self._lock_timeout)
+        lock = store.lock_for(key, self._lock_timeout)
         try:
             lock.acquire()
         except Timeout:
@@ -258,7 +275,7 @@ class ConditionalCache:
             )
             return None
         except OSError as exc:
-            self._disable_disk(exc)
+            self._disk_writes.failed(exc)
             return None
         return lock
 
@@ -296,43 +313,52 @@ class ConditionalCache:
                 "Cannot use cache folder %s (%s); caching in memory only", cache_dir, exc
             )
             return None
+        if not store.writable:
+            logger.warning(
+                "Cache folder %s is read-only: serving the voices it holds, storing no new "
+                "ones (make it writable, or pass another cache_dir, to store them)",
+                store.directory,
+            )
         return store
 
     def _read_disk(self, key: EntryKey) -> Entry | None:
-        if self._store is None:
+        store = self._store
+        if store is None or not self._disk_reads.available():
             return None
         try:
-            found = self._store.read(key)
+            found = store.read(key)
         except OSError as exc:
-            self._disable_disk(exc)
+            self._disk_reads.failed(exc)  # a miss for this entry
             return None
+        self._disk_reads.succeeded()
         return found[0] if found else None
 
     def _write_disk(self, key: EntryKey, data: bytes) -> None:
-        if self._store is None:
+        store = self._store
+        if store is None or not store.writable or not self._disk_writes.available():
             return
         try:
-            self._store.write_bytes(key, data)
+            store.write_bytes(key, data)
         except OSError as exc:
-            self._disable_disk(exc)
-
-    def _disable_disk(self, exc: OSError) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            logger.warning(
-                "Cache folder %s failed (%s); caching in memory only from now on",
-                store.directory,
-                exc,
-            )
+            self._disk_writes.failed(exc)  # this write is skipped
+            return
+        self._disk_writes.succeeded()
 
     def _touch_now_and_then(self, key: EntryKey) -> None:
         store = self._store
-        if store is None:
+        if store is None or not store.writable:
             return
         now = time.monotonic()
-        if now - self._last_touch.get(key.digest, 0.0) >= _TOUCH_INTERVAL_SECONDS:
+        if now - self._last_touch.get(key.digest, 0.0) < _TOUCH_INTERVAL_SECONDS:
+            return
+        with self._touch_lock:
             self._last_touch[key.digest] = now
-            store.touch(key)
+            if len(self._last_touch) > 2 * len(self._memory) + 64:
+                # Only memory hits touch: forget keys the memory tier let go.
+                self._last_touch = {
+                    digest: at for digest, at in self._last_touch.items() if digest in self._memory
+                }
+        store.touch(key)
 
     # -- stats and housekeeping --------------------------------------------
 
@@ -351,7 +377,10 @@ class ConditionalCache:
 
     def stats(self) -> CacheStats:
         """Counters of this cache object, and what each tier holds now."""
-        files = self._store.files() if self._store else []
+        files = []
+        if self._store is not None:
+            with contextlib.suppress(OSError):  # stats never fail on a failing folder
+                files = self._store.files()
         with self._counts_lock:
             return CacheStats(
                 memory_hits=self._memory_hits,
@@ -372,7 +401,8 @@ class ConditionalCache:
         Entries in Redis are shared by the fleet and stay.
         """
         self._memory.clear()
-        self._last_touch.clear()
+        with self._touch_lock:
+            self._last_touch.clear()
         self._hasher.forget()
         if self._store is not None:
             self._store.clear()

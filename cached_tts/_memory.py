@@ -59,3 +59,8 @@ class MemoryTier:
     def __len__(self) -> int:
         with self._lock:
             return len(self._lru)
+
+    def __contains__(self, digest: object) -> bool:
+        """Whether ``digest`` is held, without marking it as used."""
+        with self._lock:
+            return digest in self._lru

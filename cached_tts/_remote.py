@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import decode
+from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
 
 if TYPE_CHECKING:
@@ -176,11 +176,9 @@ class RemoteTier:
         self._delete_if_not_string = client.register_script(_DELETE_IF_NOT_STRING)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
         self._response_error = redis_module.ResponseError
-        self._state_lock = threading.Lock()
-        self._down_until = 0.0  # monotonic time before which the tier is skipped
-        self._backoff = settings.backoff_initial
-        self._down = False
-        self.errors = 0
+        # Any failure sets Redis aside: a timeout costs a request its read_timeout.
+        policy = Backoff(settings.backoff_initial, settings.backoff_max, failures=1)
+        self._health = Health("Redis cache tier", policy)
 
     def __repr__(self) -> str:
         return f"<RemoteTier {self._client!r} prefix={self.settings.prefix!r}>"
@@ -322,7 +320,12 @@ class RemoteTier:
 
     def available(self) -> bool:
         """Whether Redis is in use now (it is skipped during a back-off)."""
-        return time.monotonic() >= self._down_until
+        return self._health.available()
+
+    @property
+    def errors(self) -> int:
+        """Failures seen, in all."""
+        return self._health.errors
 
     def _call(self, command: Callable[[redis.Redis], _T]) -> _T | None:
         if not self.available():
@@ -330,32 +333,10 @@ class RemoteTier:
         try:
             result = command(self._client)
         except self._failures as exc:
-            self._failed(exc)
+            self._health.failed(exc)
             return None
-        if self._down:
-            self._recovered()
+        self._health.succeeded()
         return result
-
-    def _failed(self, exc: BaseException) -> None:
-        with self._state_lock:
-            self.errors += 1
-            self._down_until = time.monotonic() + self._backoff
-            if not self._down:
-                self._down = True
-                logger.warning(
-                    "Redis cache tier failed (%s: %s); skipping it, retrying in %.0f s",
-                    type(exc).__name__,
-                    exc,
-                    self._backoff,
-                )
-            self._backoff = min(self._backoff * 2, self.settings.backoff_max)
-
-    def _recovered(self) -> None:
-        with self._state_lock:
-            if self._down:
-                self._down = False
-                self._backoff = self.settings.backoff_initial
-                logger.info("Redis cache tier is back in use")
 
     def entry_name(self, digest: str) -> str:
         """The Redis key of the entry whose key digest is ``digest``."""

@@ -203,13 +203,16 @@ def _redis_line(remote: dict[str, Any] | None) -> str:
 
 def _verify_disk(args: argparse.Namespace) -> tuple[int, int, int]:
     """Entries checked, damaged, and damaged ones left in the folder."""
-    items = _store(args).scan()
+    store = _store(args)
+    items = store.scan()
     damaged = [s for s in items if s.damage is not None]
     for item in damaged:
         verb = "removed" if args.fix else "damaged"
         if args.fix:
-            item.file.path.unlink(missing_ok=True)
+            store.remove_entry(item.file.path)
         print(f"{verb} {item.file.path}: {item.damage}")
+    if args.fix:
+        store.tidy()
     return len(items), len(damaged), 0 if args.fix else len(damaged)
 
 
@@ -260,10 +263,11 @@ def _prune_disk(store: DiskStore, older_than: float | None, max_bytes: int | Non
         cutoff = time.time() - older_than
         for stored in store.files():
             if stored.last_used < cutoff:
-                stored.path.unlink(missing_ok=True)
+                store.remove_entry(stored.path)
                 removed += 1
     if max_bytes is not None:
         removed += store.evict(max_bytes)
+    store.tidy()
     return removed
 
 
