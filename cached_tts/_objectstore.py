@@ -221,7 +221,7 @@ class ObjectStoreTier(SharedTier):
         try:
             data = self._call("cat_file", self._path(digest))
         except FileNotFoundError:
-            self.backoff.succeeded()
+            self.health.succeeded()
             return None
         except PermissionError as exc:
             # S3 answers 403, not 404, for a missing object when the keys may
@@ -232,17 +232,17 @@ class ObjectStoreTier(SharedTier):
                 "s3:GetObject and s3:ListBucket (without it a missing entry is a 403)",
                 exc,
             )
-            self.backoff.succeeded()
+            self.health.succeeded()
             return None
         except Exception as exc:  # noqa: BLE001 -- any failure of the store is the tier's, not the caller's
             self._failed(exc)
             return None
-        self.backoff.succeeded()
+        self.health.succeeded()
         return bytes(data)
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Create the object for ``key`` unless it exists; never raises."""
-        if self.read_only or not self.backoff.available():
+        if self.read_only or not self.health.available():
             return
         try:
             self._create(self._path(key.digest), data)
@@ -254,7 +254,7 @@ class ObjectStoreTier(SharedTier):
             else:
                 self._failed(exc)
                 return
-        self.backoff.succeeded()
+        self.health.succeeded()
 
     def _discard(self, digest: str, data: bytes, damage: str) -> None:  # noqa: ARG002 -- plain delete
         # A plain delete, without reading the object again: all that can have
