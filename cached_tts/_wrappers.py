@@ -39,6 +39,7 @@ from cached_tts._entry import (
     ref_dict_from_entry,
 )
 from cached_tts._exceptions import WeightsUnavailableError
+from cached_tts._ipython import note_cache_in_use
 from cached_tts._keys import CHECKPOINT_ATTR, MODEL_ID_ATTR, entry_key, preparation_settings
 
 __all__ = [
@@ -266,6 +267,7 @@ def _prepare_cached(
     kwargs: dict[str, Any],
 ) -> None:
     cache = model.cache
+    note_cache_in_use(cache)  # what %tts_cache shows
     function = _function_of(wrapped)
     key = entry_key(
         cache.content_hash(call.path),
