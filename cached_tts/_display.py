@@ -22,6 +22,7 @@ import datetime as dt
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -155,9 +156,7 @@ def stats_html(stats: CacheStats, title: str = "") -> str:
     columns = _columns(stats)
     head = "".join(f"<th>{name}</th>" for name in columns)
     body = "".join(
-        f"<tr><th>{row[0]}</th>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:])
-        + "</tr>"
+        f"<tr><th>{row[0]}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:]) + "</tr>"
         for row in _rows(stats)
     )
     return (
@@ -184,6 +183,7 @@ class EntryRow:
     last_used: float | None = None
     on_disk: bool = True
     in_redis: bool | None = None
+    file: Path | None = None
 
     @classmethod
     def from_scanned(cls, item: ScannedEntry, in_redis: set[str] | None = None) -> EntryRow:
@@ -198,6 +198,7 @@ class EntryRow:
             item.file.last_used,
             on_disk=True,
             in_redis=also,
+            file=item.file.path,
         )
 
 

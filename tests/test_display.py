@@ -104,7 +104,7 @@ def test_the_long_form_shows_whole_digests_and_the_clip_hash(used_cache):
     assert line.split()[:3] == [files[0].path.stem, "c" * 64, "w" * 64]
 
 
-def test_sizes_align_right_and_every_column_lines_up(used_cache, tmp_path):
+def test_sizes_align_right_and_every_column_lines_up(tmp_path):
     cache = ConditionalCache(tmp_path / "two")
     for n, width in ((1, 1), (2, 4000)):
         key = EntryKey(content=f"{n}" * 64, weights="w" * 64, settings=())

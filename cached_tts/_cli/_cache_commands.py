@@ -48,6 +48,7 @@ def _row(item: EntryRow) -> dict[str, Any]:
         "size": item.size,
         "created": iso_time(info.created) if info else None,
         "last_used": iso_time(item.last_used) if item.last_used is not None else None,
+        "file": str(item.file) if item.file else None,
         "damaged": item.damage,
         "on_disk": item.on_disk,
         "in_redis": item.in_redis,
