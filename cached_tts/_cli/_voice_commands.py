@@ -71,8 +71,6 @@ def load(args: argparse.Namespace, cache: ConditionalCache | None = None) -> Any
     from cached_tts._loading import load_model
 
     cache = cache or open_cache(args)
-    if args.random_weights:
-        print(RANDOM_NOTE, file=sys.stderr)
     return load_model(
         args.model, device=args.device, random_weights=args.random_weights, cache=cache
     )
@@ -80,6 +78,8 @@ def load(args: argparse.Namespace, cache: ConditionalCache | None = None) -> Any
 
 def _load_step(args: argparse.Namespace, cache: ConditionalCache, progress: Progress) -> Any:
     weights = "random weights" if args.random_weights else "weights"
+    if args.random_weights:
+        print(RANDOM_NOTE, file=sys.stderr)
     with progress.step(f"Loading the {args.model} model ({weights})"):
         return load(args, cache)
 
@@ -240,12 +240,12 @@ def _writable_formats() -> dict[str, str]:
     return {f".{name.lower()}": name for name in soundfile.available_formats()}
 
 
-def _check_writable_folder(folder: Path, what: str) -> None:
-    """``folder``, or the nearest folder above it that exists, must be writable."""
+def _check_writable_folder(folder: Path, what: str, *, must_exist: bool) -> None:
+    """``folder`` (or, unless ``must_exist``, the nearest folder above it) must be writable."""
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path())
     if not existing.is_dir():
         raise CommandError(f"{what}: {existing} is a file, not a folder")
-    if existing != folder and what.endswith("file"):
+    if must_exist and existing != folder:
         raise CommandError(f"{what}: the folder {folder} does not exist; create it first")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise CommandError(f"{what}: cannot write in {existing} (permission denied)")
@@ -267,11 +267,11 @@ def _outputs(out: Path | None, count: int) -> list[Path]:
             )
         if count > 1:
             raise CommandError(f"{count} texts make {count} files: give --out a folder, not {out}")
-        _check_writable_folder(out.parent, f"--out {out}: its folder")
+        _check_writable_folder(out.parent or Path(), f"--out {out}", must_exist=True)
         if out.is_dir():
             raise CommandError(f"--out {out} is a folder; give a file name")
         return [out]
-    _check_writable_folder(out, f"--out {out}")
+    _check_writable_folder(out, f"--out {out}", must_exist=False)
     return [out / f"{n:03d}.wav" for n in range(1, count + 1)]
 
 
