@@ -3,14 +3,16 @@
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
 import soundfile
 import torch
 
-from cached_tts import ConditionalCache, __version__
+from cached_tts import ConditionalCache, EntryKey, __version__
 from cached_tts._cli import main
+from cached_tts._entry import Entry
 from cached_tts.testing import write_voice_clip
 
 
@@ -173,6 +175,7 @@ def test_ctrl_c_while_modules_import_is_one_line_and_exit_130(tmp_path):
 
         sys.meta_path.insert(0, Interrupt())
         from cached_tts._cli import main
+from cached_tts._entry import Entry
         sys.exit(main(["ls", "--cache-dir", {str(tmp_path)!r}]))
         """
     )
@@ -182,3 +185,25 @@ def test_ctrl_c_while_modules_import_is_one_line_and_exit_130(tmp_path):
     assert result.returncode == 130
     assert result.stderr.strip() == "cached-tts: interrupted"
     assert result.stdout == ""
+
+
+class FakeTTS:
+    """Prepares through its cache like a cached model; no weights."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def prepare_conditionals(self, path, exaggeration=0.5):
+        key = EntryKey(content=self.cache.content_hash(path), weights="weights:fake", settings=())
+        self.cache.get_or_prepare(key, lambda: Entry({"e": torch.ones(1, 4)}), source=path)
+        self.exaggeration = exaggeration
+
+
+def test_demo_removes_its_temporary_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr("cached_tts._demo._load", lambda _d, cache, **_: (FakeTTS(cache), True))
+    code, out, _ = run(capsys, "demo", "--no-generate", "--random-weights")
+    assert code == 0
+    assert "cached: memory hit" in out
+    assert "1 miss," in out
+    assert list(tmp_path.iterdir()) == []
