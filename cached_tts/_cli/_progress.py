@@ -92,7 +92,7 @@ def _silent_tqdm(original: type) -> type:
 
 @contextlib.contextmanager
 def quiet_upstream() -> Iterator[None]:
-    """Upstream's bars off and its prints in the log, until the block ends.
+    """Upstream's bars off, its prints in the log and its warnings hidden, until the block ends.
 
     Chatterbox binds ``tqdm`` when each module is imported, so both the name
     in ``tqdm`` (for modules imported inside the block) and the names already
@@ -111,10 +111,19 @@ def quiet_upstream() -> Iterator[None]:
     setattr(tqdm_module, "tqdm", silent)  # noqa: B010 -- mypy sees no stubs for tqdm
     for module in rebound:
         setattr(module, "tqdm", silent)  # noqa: B010
+    # Upstream warns through the root logger ("Reference mel length..."):
+    # kept for -v, hidden under the display otherwise. Our own logger's
+    # records still reach the root's handlers: a logger's level is checked
+    # only where a record starts.
+    root = logging.getLogger()
+    root_level = root.level
+    if not logger.isEnabledFor(logging.DEBUG):
+        root.setLevel(max(root_level, logging.ERROR))
     try:
         with contextlib.redirect_stdout(_LogLines()):
             yield
     finally:
+        root.setLevel(root_level)
         setattr(tqdm_module, "tqdm", original)  # noqa: B010
         _original_tqdm.value = None
         for name, module in list(sys.modules.items()):
