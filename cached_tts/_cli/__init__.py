@@ -166,7 +166,9 @@ def _main(argv: list[str] | None) -> int:
 
 def _configure_logging(*, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=_LOG_FORMAT)
-    logging.getLogger("cached_tts").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # The progress display says what is happening; the log adds warnings, and
+    # with -v everything.
+    logging.getLogger("cached_tts").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if not verbose:
         # Chatterbox's dependencies warn about their own deprecations on every
         # run, and transformers about its attention implementation.
