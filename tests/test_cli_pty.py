@@ -95,7 +95,9 @@ def test_ctrl_c_at_the_prompt_is_one_line_and_exit_130(folder):
 def test_ctrl_c_while_the_model_loads_is_one_line_and_exit_130(tmp_path):
     clip = write_voice_clip(tmp_path / "v.wav", seconds=0.5)
     child = spawn("say", "Hi.", "--voice", clip, "--random-weights", "--cache-dir", tmp_path)
-    child.expect_exact("Loading the english model (random weights)...")  # imports and the build run now
+    child.expect_exact(
+        "Loading the english model (random weights)..."
+    )  # imports and the build run now
     child.sendintr()
     rest, code, _ = finish(child)
     assert "Traceback" not in rest

@@ -127,3 +127,19 @@ def test_a_damaged_entry_is_listed_as_damaged(used_cache):
 
     assert "damaged" in line
     assert "verify --fix" in line
+
+
+def test_tts_cache_shows_the_cache_models_use_enables_first_then_the_last_used(tmp_path):
+    from cached_tts._ipython import cache_in_use, note_cache_in_use
+    from cached_tts._wrappers import chosen_fallback_cache, set_fallback_cache
+
+    saved = chosen_fallback_cache()
+    mine, enabled_with = ConditionalCache(tmp_path / "a"), ConditionalCache(tmp_path / "b")
+    try:
+        set_fallback_cache(None)
+        note_cache_in_use(mine)
+        assert cache_in_use() is mine  # the one a model used last
+        set_fallback_cache(enabled_with)
+        assert cache_in_use() is enabled_with  # enable(cache=...) decides for every model
+    finally:
+        set_fallback_cache(saved)

@@ -18,6 +18,7 @@ from cached_tts import CachedChatterboxTTS, ConditionalCache
 from cached_tts._cli import _voice_commands, main
 from cached_tts._cli._profiles import ModelProfile, identity
 from cached_tts._hashing import FileHasher
+from cached_tts._ipython import cache_in_use
 from cached_tts._store import DiskStore
 from cached_tts._wrappers import model_lock
 from cached_tts.testing import random_model, write_voice_clip
@@ -90,6 +91,7 @@ def test_the_key_warm_predicts_is_the_key_the_loaded_model_uses(
     model.prepare_conditionals(clips["bob"])  # a clip the profile never saw
 
     assert DiskStore(cache_dir).path_for(predicted).is_file()
+    assert cache_in_use() is model.cache  # and %tts_cache now shows this cache
 
 
 def test_warm_exits_1_when_what_it_prepared_could_not_be_stored(
