@@ -175,7 +175,6 @@ def test_ctrl_c_while_modules_import_is_one_line_and_exit_130(tmp_path):
 
         sys.meta_path.insert(0, Interrupt())
         from cached_tts._cli import main
-from cached_tts._entry import Entry
         sys.exit(main(["ls", "--cache-dir", {str(tmp_path)!r}]))
         """
     )
