@@ -381,6 +381,10 @@ class ConditionalCache:
         the disk folder and Redis when configured (Redis is shared: the whole
         fleet forgets it). Returns how many distinct entries were removed.
         Other processes still hold it in memory until they forget it too.
+
+        >>> cache = ConditionalCache(cache_dir=None, remote=None)
+        >>> cache.forget(b"the bytes of a clip never prepared")
+        0
         """
         from cached_tts._forget import Erased, clip_hash, erase_content
 

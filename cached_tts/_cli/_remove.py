@@ -89,7 +89,11 @@ def run_rm(args: argparse.Namespace) -> int:
                 )
             elif target.digest is not None:
                 erase_digests([target.digest], store, tier, erased)
-                print(f"Removed {target.digest[:12]} from {store.directory}{where}.")
+                tiers = [str(store.directory)] * bool(erased.disk)
+                if erased.redis and remote is not None and tier is not None:
+                    tiers.append(describe(tier, remote))
+                found = " and ".join(tiers) or "nowhere: removed meanwhile"
+                print(f"Removed {target.digest[:12]} from {found}.")
     if unreadable:
         print(
             f"{plural(unreadable, 'damaged entry', 'damaged entries')} could not be read to "
