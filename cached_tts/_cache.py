@@ -160,6 +160,8 @@ class ConditionalCache:
         self._seconds_saved = 0.0
         self._last_touch: dict[str, float] = {}
         self._touch_lock = threading.Lock()
+        # Which clip each entry loaded into memory was made from, for forget().
+        self._contents: dict[str, str] = {}
 
     @property
     def directory(self) -> Path | None:
@@ -224,6 +226,7 @@ class ConditionalCache:
     def _load_or_prepare(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str
     ) -> tuple[Entry, str]:
+        self._contents[key.digest] = key.content
         entry = self._memory.get(key.digest)
         if entry is not None:
             return entry, "memory"
@@ -393,6 +396,7 @@ class ConditionalCache:
                 seconds_saved=self._seconds_saved,
                 remote_hits=self._remote_hits,
                 remote_errors=self._remote.errors if self._remote else 0,
+                disk_tier=self._store is not None,
             )
 
     def clear(self) -> None:
@@ -403,9 +407,35 @@ class ConditionalCache:
         self._memory.clear()
         with self._touch_lock:
             self._last_touch.clear()
+        self._contents.clear()
         self._hasher.forget()
         if self._store is not None:
             self._store.clear()
+
+    def forget(self, clip: str | os.PathLike[str] | bytes) -> int:
+        """Erase a voice: every entry made from ``clip`` (a path or its bytes).
+
+        Entries for any model and any settings go, from this process's memory,
+        the disk folder and Redis when configured (Redis is shared: the whole
+        fleet forgets it). Returns how many distinct entries were removed.
+        Other processes still hold it in memory until they forget it too.
+
+        >>> cache = ConditionalCache(cache_dir=None, remote=None)
+        >>> cache.forget(b"the bytes of a clip never prepared")
+        0
+        """
+        from cached_tts._forget import Erased, clip_hash, erase_content
+
+        content = clip_hash(clip)
+        erased = Erased()
+        for digest, made_from in list(self._contents.items()):
+            if made_from == content:
+                del self._contents[digest]
+                self._last_touch.pop(digest, None)
+                if self._memory.discard(digest):
+                    erased.memory.append(digest)
+        erase_content(content, self._store, self._remote, erased)
+        return erased.count
 
 
 def _timed(prepare: Callable[[], Entry]) -> Entry:

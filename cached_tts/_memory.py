@@ -45,6 +45,11 @@ class MemoryTier:
             self._lru[digest] = entry
             return True
 
+    def discard(self, digest: str) -> bool:
+        """Drop the entry for ``digest``; whether there was one."""
+        with self._lock:
+            return self._lru.pop(digest, None) is not None
+
     def clear(self) -> None:
         """Forget every entry."""
         with self._lock:

@@ -41,6 +41,7 @@ from cached_tts._entry import (
 )
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._hashing import StatSignature
+from cached_tts._ipython import note_cache_in_use
 from cached_tts._keys import (
     CHECKPOINT_ATTR,
     CheckpointRead,
@@ -274,6 +275,7 @@ def _prepare_cached(
     kwargs: dict[str, Any],
 ) -> None:
     cache = model.cache
+    note_cache_in_use(cache)  # what %tts_cache shows
     function = _function_of(wrapped)
     key = entry_key(
         cache.content_hash(call.path),
