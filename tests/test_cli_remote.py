@@ -447,14 +447,14 @@ def test_warm_takes_the_redis_url_from_the_environment_and_empty_turns_it_off(
     redis_url = env_remote
     assert run(capsys, "warm", voices, "--cache-dir", folder, "--remote", "")[0] == 0
     assert entry_names(redis_url) == []
-    assert fake_model[-1]._remote is None
+    assert fake_model[-1]._tiers == ()
     assert run(capsys, "warm", voices, "--cache-dir", folder.parent / "b")[0] == 0
     assert len(entry_names(redis_url)) == 2
 
 
 def test_warm_without_remote_uses_no_redis(folder, voices, fake_model, capsys):
     assert run(capsys, "warm", voices, "--cache-dir", folder)[0] == 0
-    assert fake_model[-1]._remote is None
+    assert fake_model[-1]._tiers == ()
 
 
 @pytest.mark.usefixtures("fake_model")
@@ -491,4 +491,4 @@ def test_demo_remote_shares_its_preparations_through_redis(
     assert code == 0
     assert f"Redis: {redis_url}" in out
     assert len(entry_names(redis_url)) == 1
-    assert all(cache._remote is not None for cache in fake_model)
+    assert all(cache._tiers for cache in fake_model)

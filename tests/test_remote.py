@@ -253,7 +253,7 @@ def test_a_lease_left_by_a_dead_worker_expires(tmp_path, redis_url):
 
 def test_a_lease_is_released_only_by_its_owner(tmp_path, redis_url):
     client = redis.Redis.from_url(redis_url)
-    tier = machine(tmp_path, "a", redis_url)._remote
+    (tier,) = machine(tmp_path, "a", redis_url)._tiers
     lease = f"cached-tts:lease:{key().digest}"
     with tier.lease(key()) as found:
         assert found is None
@@ -311,7 +311,7 @@ def test_remote_comes_from_the_environment_when_not_given(tmp_path, redis_url, m
     machine_a = ConditionalCache(tmp_path / "a")
     machine_a.get_or_prepare(key(), preparer())
     assert redis.Redis.from_url(redis_url).exists(entry_name(key()))
-    assert ConditionalCache(tmp_path / "b", remote=None)._remote is None
+    assert ConditionalCache(tmp_path / "b", remote=None)._tiers == ()
 
 
 def test_a_ready_client_can_be_given(tmp_path, redis_url):
