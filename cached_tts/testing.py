@@ -20,7 +20,6 @@ with real weights; the audio that ``generate`` makes is noise.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,12 +30,22 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from cached_tts._checkpoint_writer import (
+    char_tokenizer_json,
+    offline_hub,
+    write_checkpoint,
+    write_hub_cache,
+)
+
 __all__ = [
     "RandomComponents",
     "assert_same_conditionals",
     "assert_same_tensors",
+    "offline_hub",
     "random_components",
     "random_model",
+    "write_checkpoint",
+    "write_hub_cache",
     "write_voice_clip",
 ]
 
@@ -174,7 +183,6 @@ def _cap_new_tokens(t3: Any, cap: int) -> None:
 def _char_tokenizer() -> Any:
     """A character-level tokenizer that fits every Chatterbox text interface."""
     from chatterbox.models.tokenizers import EnTokenizer
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 
     class CharTokenizer(EnTokenizer):  # type: ignore[misc]
         def text_to_tokens(self, text: str, **_language: Any) -> torch.Tensor:
@@ -185,18 +193,9 @@ def _char_tokenizer() -> Any:
             # Turbo calls a Hugging Face tokenizer this way.
             return SimpleNamespace(input_ids=self.text_to_tokens(text).long())
 
-    chars = [chr(c) for c in range(33, 127)] + list("àâçéèêëîïôûùüÿñæœäöß")
-    tokens = ["[STOP]", "[UNK]", "[SPACE]", *chars]
-    # Ids up to the start token (255) are filled so the vocabulary has no holes.
-    tokens += [f"[UNUSED{i}]" for i in range(len(tokens), 255)] + ["[START]"]
-    vocab = {token: i for i, token in enumerate(tokens)}
-    unknown = "[UNK]"
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=unknown))
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"\[[A-Z]+\]|."), behavior="isolated")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "tokenizer.json"
-        tokenizer.save(str(path))
-        json.loads(path.read_text())  # fail here, not inside chatterbox, if unreadable
+        path.write_text(char_tokenizer_json(), encoding="utf-8")
         return CharTokenizer(str(path))
 
 
