@@ -42,6 +42,8 @@ _SPEECH_VOCAB = 6561
 _PROMPT_TOKENS = 250
 _MATRIX = 2
 _POOL_SIZE = 1 << 22
+# The language tags the multilingual tokenizer puts before the text.
+_LANGUAGE_CODES = "ar da de el en es fi fr he hi it ja ko ms nl no pl pt ru sv sw tr zh".split()  # noqa: SIM905
 
 
 @dataclass(frozen=True)
@@ -256,19 +258,25 @@ def char_tokenizer_json() -> str:
 
     Every id is below 256, the start token: inside every T3 text vocabulary.
 
+    >>> import json
     >>> vocab = json.loads(char_tokenizer_json())["model"]["vocab"]
-    >>> vocab["[START]"], vocab["[STOP]"], vocab["[SPACE]"]
-    (255, 0, 2)
+    >>> vocab["[START]"], vocab["[STOP]"], vocab["[SPACE]"], vocab["[fr]"]
+    (255, 0, 2, 10)
     """
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 
-    chars = [chr(c) for c in range(33, 127)] + list("àâçéèêëîïôûùüÿñæœäöß")
-    tokens = ["[STOP]", "[UNK]", "[SPACE]", *chars]
+    # ASCII, common accented letters, and the combining accents that the
+    # multilingual tokenizer's NFKD normalisation splits letters into.
+    chars = [chr(c) for c in (*range(33, 127), *range(0x300, 0x370))]
+    chars += list("àâçéèêëîïôûùüÿñæœäöß")
+    languages = [f"[{code}]" for code in _LANGUAGE_CODES]
+    tokens = ["[STOP]", "[UNK]", "[SPACE]", *languages, *chars]
     # Ids up to the start token (255) are filled so the vocabulary has no holes.
     tokens += [f"[UNUSED{i}]" for i in range(len(tokens), 255)] + ["[START]"]
     vocab = {token: i for i, token in enumerate(tokens)}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))  # noqa: S106 (a token, not a password)
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"\[[A-Z]+\]|."), behavior="isolated")
+    special = r"\[(?:[A-Z]+|[a-z]{2})\]"  # [SPACE], [UNK]... and language tags like [fr]
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(f"{special}|."), behavior="isolated")
     return str(tokenizer.to_str())
 
 
