@@ -5,17 +5,20 @@
 that an unmodified ``from_pretrained`` loads them; :func:`offline_hub` points
 ``huggingface_hub`` at such a cache for a block of code.
 
-Shapes come from the modules upstream's loader builds: T3 is built on the
-``meta`` device (no memory, no initialisation) and its seeded random weights
-are drawn straight in half precision; ``S3Gen`` and ``VoiceEncoder`` are built
-for real, because their buffers (mel filters, batch-norm statistics) must hold
-real values. Parameters are stored in float16, which halves the files;
-``load_state_dict`` converts them back to float32.
+Shapes come from the modules upstream's loader builds. T3 is built on the
+``meta`` device (no memory, no initialisation), and each of its matrices is a
+window, at a seeded random offset, of a seeded pool of 4M random numbers,
+scaled like torch's default initialisation: drawing 532M numbers one by one
+would take longer than the rest of the write. ``S3Gen`` and ``VoiceEncoder``
+are built for real, seeded, because their buffers (mel filters, batch-norm
+statistics) must hold real values. Parameters are stored in float16, which
+halves the files; ``load_state_dict`` converts them back to float32.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ __all__ = [
     "CheckpointKind",
     "char_tokenizer_json",
     "offline_hub",
+    "t3_config",
     "write_checkpoint",
     "write_hub_cache",
 ]
@@ -42,6 +46,8 @@ _SPEECH_VOCAB = 6561
 _PROMPT_TOKENS = 250
 _MATRIX = 2
 _POOL_SIZE = 1 << 22
+_TURBO_VOCAB = 50276
+_TURBO_EOS = "<|endoftext|>"
 # The language tags the multilingual tokenizer puts before the text.
 _LANGUAGE_CODES = "ar da de el en es fi fr he hi it ja ko ms nl no pl pt ru sv sw tr zh".split()  # noqa: SIM905
 
@@ -73,6 +79,14 @@ _LAYOUTS: dict[str, _Layout] = {
         "s3gen.pt",
         "grapheme_mtl_merged_expanded_v1.json",
     ),
+    "turbo": _Layout(
+        "ResembleAI/chatterbox-turbo",
+        "ve.safetensors",
+        "t3_turbo_v1.safetensors",
+        "s3gen_meanflow.safetensors",
+        "tokenizer.json",
+        meanflow=True,
+    ),
 }
 
 
@@ -81,11 +95,14 @@ def write_checkpoint(
 ) -> Path:
     """Write a complete random-weight checkpoint of ``kind`` into ``folder``.
 
-    Upstream's ``ChatterboxTTS.from_local(folder, device)`` (or the
-    multilingual class's, for ``kind="multilingual"``) loads it unmodified:
-    full-size weights (the 520M-parameter T3), a tokenizer and a built-in
-    voice (``conds.pt``). The same ``seed`` writes the same bytes. About
-    1.6 GB; writing takes some seconds, loading it as long as real weights.
+    ``kind`` is ``"english"`` (for ``ChatterboxTTS``), ``"multilingual"``
+    (``ChatterboxMultilingualTTS``) or ``"turbo"`` (``ChatterboxTurboTTS``);
+    that class's upstream ``from_local(folder, device)`` loads the folder
+    unmodified: full-size weights (the 520M-parameter T3 for English), the
+    tokenizer files and a random built-in voice (``conds.pt``). The same
+    ``seed`` gives the same weights. English and multilingual take about
+    1.6 GB; writing takes some seconds, loading as long as real weights.
+    The audio the loaded model generates is noise.
 
     >>> import tempfile
     >>> from chatterbox.tts import ChatterboxTTS
@@ -96,7 +113,7 @@ def write_checkpoint(
     layout = _layout(kind)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    hp = _t3_config(kind)
+    hp = t3_config(kind)
     with torch.random.fork_rng(devices=[]):
         _save(folder / layout.ve, _built_state("ve", seed))
         _save(
@@ -104,10 +121,7 @@ def write_checkpoint(
             _built_state("s3gen_meanflow" if layout.meanflow else "s3gen", seed),
         )
     _save(folder / layout.t3, _t3_state(hp, seed))
-    (folder / layout.tokenizer).write_text(char_tokenizer_json(), encoding="utf-8")
-    if kind == "multilingual":
-        # Upstream reads it for Chinese; an empty mapping leaves text as it is.
-        (folder / "Cangjie5_TC.json").write_text("[]", encoding="utf-8")
+    _write_tokenizer(folder, kind, layout)
     _write_builtin_voice(folder / "conds.pt", hp.speech_cond_prompt_len, seed)
     return folder
 
@@ -122,8 +136,9 @@ def write_hub_cache(
     the snapshot folder. With ``HF_HOME=hf_home`` (or ``HF_HUB_CACHE=hf_home/hub``)
     and ``HF_HUB_OFFLINE=1`` set before Python starts, or inside
     :func:`offline_hub`, an unmodified ``ChatterboxTTS.from_pretrained("cpu")``
-    loads it. English and multilingual share one repository: write both into
-    the same ``hf_home`` to have both.
+    loads it (``ChatterboxTurboTTS`` for ``kind="turbo"``, whose repository
+    is ``ResembleAI/chatterbox-turbo``). English and multilingual share
+    ``ResembleAI/chatterbox``: write both into the same ``hf_home`` to have both.
 
     >>> import tempfile
     >>> from chatterbox.tts import ChatterboxTTS
@@ -186,11 +201,47 @@ def _layout(kind: str) -> _Layout:
         raise ValueError(f"No random checkpoint of kind {kind!r}; use one of {known}.") from None
 
 
-def _t3_config(kind: str) -> Any:
+def t3_config(kind: str) -> Any:
+    """The ``T3Config`` that ``kind``'s ``from_local`` builds its T3 with."""
     from chatterbox.models.t3.modules.t3_config import T3Config
 
-    # What each from_local passes to T3(): the default config is the English one.
-    return T3Config.multilingual() if kind == "multilingual" else T3Config()
+    if kind == "english":
+        return T3Config()
+    if kind == "multilingual":
+        return T3Config.multilingual()
+    hp = T3Config(text_tokens_dict_size=50276)  # as ChatterboxTurboTTS.from_local sets it
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    return hp
+
+
+def _write_tokenizer(folder: Path, kind: str, layout: _Layout) -> None:
+    if kind == "turbo":
+        # Turbo reads a Hugging Face tokenizer of exactly 50276 tokens.
+        (folder / layout.tokenizer).write_text(_turbo_tokenizer_json(), encoding="utf-8")
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": _TURBO_EOS}
+        (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+        return
+    (folder / layout.tokenizer).write_text(char_tokenizer_json(), encoding="utf-8")
+    if kind == "multilingual":
+        # Upstream reads it for Chinese; an empty mapping leaves text as it is.
+        (folder / "Cangjie5_TC.json").write_text("[]", encoding="utf-8")
+
+
+def _turbo_tokenizer_json() -> str:
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+
+    tokens = [_TURBO_EOS, *(chr(c) for c in range(32, 127))]
+    tokens += [f"<|unused{i}|>" for i in range(len(tokens), _TURBO_VOCAB)]
+    tokenizer = Tokenizer(
+        models.WordLevel({t: i for i, t in enumerate(tokens)}, unk_token=_TURBO_EOS)
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return str(tokenizer.to_str())
 
 
 def _t3_state(hp: Any, seed: int) -> dict[str, torch.Tensor]:

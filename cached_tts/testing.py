@@ -33,6 +33,7 @@ import torch
 from cached_tts._checkpoint_writer import (
     char_tokenizer_json,
     offline_hub,
+    t3_config,
     write_checkpoint,
     write_hub_cache,
 )
@@ -79,19 +80,8 @@ def _register_tiny_configs() -> None:
 
 
 def _t3_config(variant: Variant) -> Any:
-    from chatterbox.models.t3.modules.t3_config import T3Config
-
-    if variant == "english":
-        hp = T3Config.english_only()
-    elif variant == "multilingual":
-        hp = T3Config.multilingual()
-    else:  # the settings ChatterboxTurboTTS.from_local uses, with a 1-layer GPT-2
-        hp = T3Config(text_tokens_dict_size=50276)
-        hp.speech_tokens_dict_size = 6563
-        hp.input_pos_emb = None
-        hp.speech_cond_prompt_len = 375
-        hp.use_perceiver_resampler = False
-        hp.emotion_adv = False
+    """The config ``variant``'s ``from_local`` uses, with a 1-layer transformer."""
+    hp = t3_config(variant)
     hp.llama_config_name = TINY_GPT2 if variant == "turbo" else TINY_LLAMA
     return hp
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from chatterbox.mtl_tts import ChatterboxMultilingualTTS
 from chatterbox.tts import ChatterboxTTS
+from chatterbox.tts_turbo import ChatterboxTurboTTS
 from huggingface_hub import constants
 from safetensors.torch import load_file
 
@@ -97,6 +98,22 @@ def test_the_multilingual_checkpoint_loads_with_upstreams_from_local(tmp_path, m
     assert_same_tensors(model.t3.state_dict()[name], on_disk[name].float(), where=name)
     assert_t3_conditions_on(model, model.conds.t3)
     assert_reads_text(model.tokenizer.text_to_tokens("Bonjour à tous.", language_id="fr"), model)
+
+
+def test_the_turbo_checkpoint_loads_with_upstreams_from_local(tmp_path):
+    folder = write_checkpoint(tmp_path / "turbo", "turbo", seed=0)
+
+    model = ChatterboxTurboTTS.from_local(folder, "cpu")
+
+    assert len(model.tokenizer) == model.t3.hp.text_tokens_dict_size == 50276
+    name = "speech_head.weight"
+    on_disk = load_file(folder / "t3_turbo_v1.safetensors")
+    assert_same_tensors(model.t3.state_dict()[name], on_disk[name].float(), where=name)
+    assert model.conds.t3.cond_prompt_speech_tokens.shape == (1, 375)
+    assert_t3_conditions_on(model, model.conds.t3)
+    ids = model.tokenizer("Hello there.", return_tensors="pt", padding=True).input_ids
+    assert ids.shape == (1, 12)
+    assert (ids > 0).all()  # 0 is the end-of-text token, which also stands for unknown
 
 
 def test_the_same_seed_draws_the_same_weights_and_another_seed_others():
