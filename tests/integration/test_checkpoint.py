@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gc
 import os
+import shutil
 import sys
 
 import pytest
@@ -27,6 +28,13 @@ from cached_tts.testing import (
 pytestmark = pytest.mark.slow
 
 T3_PARAMETERS = 532_405_248  # the default T3 that from_local builds
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A folder for one GB-sized checkpoint, removed after the test (pytest keeps tmp_path)."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def assert_holds_the_checkpoint(model, folder, t3_file):
@@ -84,8 +92,8 @@ def test_from_pretrained_offline_caches_a_voice_bitwise_as_the_plain_class(
     assert (stats.misses, stats.memory_hits) == (1, 1)
 
 
-def test_the_multilingual_checkpoint_loads_with_upstreams_from_local(tmp_path, monkeypatch):
-    folder = write_checkpoint(tmp_path / "mtl", "multilingual", seed=0)
+def test_the_multilingual_checkpoint_loads_with_upstreams_from_local(scratch, monkeypatch):
+    folder = write_checkpoint(scratch / "mtl", "multilingual", seed=0)
     # Upstream's tokenizer downloads a Chinese segmenter model when spacy_pkuseg
     # is importable, which fails offline; without it, it logs and goes on.
     monkeypatch.setitem(sys.modules, "spacy_pkuseg", None)
@@ -100,8 +108,8 @@ def test_the_multilingual_checkpoint_loads_with_upstreams_from_local(tmp_path, m
     assert_reads_text(model.tokenizer.text_to_tokens("Bonjour à tous.", language_id="fr"), model)
 
 
-def test_the_turbo_checkpoint_loads_with_upstreams_from_local(tmp_path):
-    folder = write_checkpoint(tmp_path / "turbo", "turbo", seed=0)
+def test_the_turbo_checkpoint_loads_with_upstreams_from_local(scratch):
+    folder = write_checkpoint(scratch / "turbo", "turbo", seed=0)
 
     model = ChatterboxTurboTTS.from_local(folder, "cpu")
 
