@@ -6,7 +6,9 @@ import copy
 import gc
 import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,6 +92,22 @@ def test_from_pretrained_offline_caches_a_voice_bitwise_as_the_plain_class(
     assert_same_conditionals(model.conds, expected)
     stats = cache.stats()
     assert (stats.misses, stats.memory_hits) == (1, 1)
+
+
+def test_a_new_process_finds_the_files_through_hf_home_and_hf_hub_offline(hub_home):
+    home, snapshot = hub_home
+    environment = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    environment.pop("HF_HUB_CACHE", None)
+    script = (
+        "from huggingface_hub import hf_hub_download;"
+        "print(hf_hub_download(repo_id='ResembleAI/chatterbox', filename='t3_cfg.safetensors'))"
+    )
+
+    found = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
+    )
+
+    assert Path(found.stdout.strip()) == snapshot / "t3_cfg.safetensors"
 
 
 def test_the_multilingual_checkpoint_loads_with_upstreams_from_local(scratch, monkeypatch):
