@@ -12,6 +12,11 @@ with real weights; the audio that ``generate`` makes is noise.
 * The text tokenizer is a small character-level one.
 * Everything is seeded: the same seed gives bitwise the same weights.
 
+To test code that loads models from files instead, :func:`write_checkpoint`
+writes a full-size random-weight checkpoint that upstream's ``from_local``
+loads, and :func:`write_hub_cache` lays one out as an offline Hugging Face
+cache for an unmodified ``from_pretrained`` (inside :func:`offline_hub`).
+
 >>> import tempfile, pathlib
 >>> clip = write_voice_clip(pathlib.Path(tempfile.mkdtemp()) / "voice.wav", seconds=1.0)
 >>> clip.suffix, clip.stat().st_size > 40_000
