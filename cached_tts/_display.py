@@ -188,10 +188,11 @@ def stats_html(stats: CacheStats, title: str = "") -> str:
 
 @dataclass(frozen=True)
 class EntryRow:
-    """One entry as ``ls`` lists it: on disk, or only in Redis.
+    """One entry as ``ls`` lists it: on disk, or only in a shared tier.
 
     ``digest`` is the entry's name: its key's digest, and on disk its file's
-    stem. ``in_redis`` is ``None`` when no Redis is in use.
+    stem. ``in_redis`` says whether a shared tier (Redis, a bucket) holds it
+    too (the name is older than buckets); ``None`` when none is in use.
     """
 
     digest: str
@@ -205,7 +206,7 @@ class EntryRow:
 
     @classmethod
     def from_scanned(cls, item: ScannedEntry, in_redis: set[str] | None = None) -> EntryRow:
-        """A disk entry; ``in_redis`` holds the digests Redis has, when it is in use."""
+        """A disk entry; ``in_redis`` holds the digests the shared tiers have, when in use."""
         digest = item.file.path.stem
         also = None if in_redis is None else digest in in_redis
         return cls(
@@ -260,7 +261,7 @@ def entry_table(rows: Iterable[EntryRow], *, long: bool = False) -> list[str]:
     with_redis = any(row.in_redis is not None for row in rows)
     header: tuple[str, ...] = ("HASH",) + (("CLIP HASH",) if long else ())
     header += ("MODEL", "SIZE", "CREATED", "LAST USED")
-    header += ("REDIS", "SOURCE") if with_redis else ("SOURCE",)
+    header += ("SHARED", "SOURCE") if with_redis else ("SOURCE",)
     size_column = header.index("SIZE")
     cells = [_entry_cells(row, long=long, with_redis=with_redis) for row in rows]
     return format_table(header, cells, right={size_column})

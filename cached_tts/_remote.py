@@ -200,10 +200,25 @@ class RemoteTier(SharedTier):
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
         self._delete_if_not_string = client.register_script(_DELETE_IF_NOT_STRING)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
+        self.store_errors = self._failures
         self._response_error = redis_module.ResponseError
 
     def __repr__(self) -> str:
         return f"<RemoteTier {self.name} prefix={self.settings.prefix!r}>"
+
+    @property
+    def label(self) -> str:
+        """``Redis``, for messages."""
+        return "Redis"
+
+    @property
+    def where(self) -> str:
+        """``Redis at <url>``, for messages."""
+        return f"Redis at {self.name}"
+
+    def describe(self) -> str:
+        """Where the tier is, and its key prefix."""
+        return f"{self.where} (prefix {self.settings.prefix!r})"
 
     # -- entries ------------------------------------------------------------
 

@@ -157,6 +157,23 @@ class SharedTier(abc.ABC):
         """
         yield None
 
+    @property
+    def label(self) -> str:
+        """The tier in short, for messages ("checked in Redis", "in s3://voices/prod")."""
+        return self.name
+
+    @property
+    def where(self) -> str:
+        """Where the tier is, for messages ("cannot use Redis at redis://cache:6379/0")."""
+        return self.name
+
+    def describe(self) -> str:
+        """Where the tier is and what part of it is ours, for the command line."""
+        return self.where
+
+    #: What housekeeping calls raise when the store fails (the command line reports them).
+    store_errors: tuple[type[BaseException], ...] = (OSError,)
+
     def stats(self) -> TierStats:
         """The counters of this tier, for :meth:`ConditionalCache.stats`."""
         return TierStats(self.name, self.hits, self.errors)

@@ -116,12 +116,15 @@ def test_stats_reports_redis_entries_and_their_bytes(folder, fleet, redis_url, c
     figures = json.loads(out)
     assert figures["entries"] == 2  # the disk
     sizes = [fleet.strlen(name_of(n)) for n in "abc"]
-    assert figures["remote"] == {
-        "url": redis_url,
-        "prefix": "cached-tts:",
-        "entries": 3,
-        "bytes": sum(sizes),
-    }
+    assert figures["remote"] == [
+        {
+            "url": redis_url,
+            "where": f"Redis at {redis_url} (prefix 'cached-tts:')",
+            "label": "Redis",
+            "entries": 3,
+            "bytes": sum(sizes),
+        }
+    ]
     code, out, _ = run(capsys, "stats", "--cache-dir", folder, "--remote", redis_url)
     assert "Redis tier:          3 entries" in out
 
@@ -129,7 +132,7 @@ def test_stats_reports_redis_entries_and_their_bytes(folder, fleet, redis_url, c
 @pytest.mark.usefixtures("fleet", "env_remote")
 def test_stats_takes_the_redis_url_from_the_environment(folder, capsys):
     figures = json.loads(run(capsys, "stats", "--json", "--cache-dir", folder)[1])
-    assert figures["remote"]["entries"] == 3
+    assert figures["remote"][0]["entries"] == 3
     figures = json.loads(run(capsys, "stats", "--json", "--cache-dir", folder, "--remote", "")[1])
     assert figures["remote"] is None
 
@@ -161,7 +164,7 @@ def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
 
     code, out, _ = run(capsys, "ls", "--cache-dir", folder, "--remote", redis_url)
     lines = out.strip().splitlines()
-    assert "REDIS" in lines[0].split()
+    assert "SHARED" in lines[0].split()
     cells = {line.split()[-1]: line.split() for line in lines[1:]}
     assert "yes" in cells["/voices/a.wav"]
     assert "no" in cells["/voices/b.wav"]
@@ -172,7 +175,7 @@ def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
 def test_ls_without_remote_has_no_redis_column(folder, capsys):
     code, out, _ = run(capsys, "ls", "--cache-dir", folder)
     assert code == 0
-    assert "REDIS" not in out
+    assert "SHARED" not in out
     assert "/voices/c.wav" not in out
     rows = json.loads(run(capsys, "ls", "--json", "--cache-dir", folder)[1])
     assert {row["in_redis"] for row in rows} == {None}

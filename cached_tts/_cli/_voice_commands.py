@@ -47,7 +47,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
 
     remote = remote_of(args)
     if remote is not None:
-        from cached_tts._cli._redis import warn_if_unreachable
+        from cached_tts._cli._fleet import warn_if_unreachable
 
         warn_if_unreachable(remote)
     if args.no_disk:
