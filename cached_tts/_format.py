@@ -41,6 +41,7 @@ FORMAT = "cached-tts/2"
 _LENGTH_BYTES = 8
 _MAX_HEADER_BYTES = 1 << 20
 _MAX_RANK = 8
+_MAX_ELEMENTS = 1 << 40  # a voice's largest tensor has about 40,000
 _PAIR = 2  # a setting's name and value; a tensor's begin and end
 
 # safetensors dtype name -> (torch attribute, bytes per element)
@@ -277,6 +278,10 @@ def _tensor_spec(name: str, info: Any, order: Any) -> _Tensor:
         raise DamagedEntryError(f"{name}: unknown dtype {dtype!r}")
     if not _whole_numbers(shape) or len(shape) > _MAX_RANK:
         raise DamagedEntryError(f"{name}: the shape is not a list of sizes")
+    # An empty tensor holds no bytes whatever its other sides, but torch must
+    # still compute its strides: they must fit in 64 bits.
+    if math.prod(max(n, 1) for n in shape) > _MAX_ELEMENTS:
+        raise DamagedEntryError(f"{name}: the shape is implausibly large")
     if not _whole_numbers(offsets) or len(offsets) != _PAIR:
         raise DamagedEntryError(f"{name}: the offsets are not two positions")
     begin, end = offsets
