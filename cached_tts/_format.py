@@ -3,17 +3,21 @@
 An entry is one standard safetensors file, readable by any safetensors
 reader. Its ``__metadata__`` carries
 
-* ``format``: ``cached-tts/1``;
+* ``format``: ``cached-tts/2``;
 * ``key``: the full canonical :class:`~cached_tts._keys.EntryKey`;
-* ``fields``, ``absent``, ``layout``: field order, ``None`` fields, and the
-  dimension order of tensors that were not contiguous (``prompt_feat`` is a
-  transposed view), so that a loaded tensor has the very strides it had;
+* ``fields``, ``absent``, ``layout``: every field in upstream's order, the
+  ``None`` ones among them, and the dimension order of tensors that were not
+  contiguous (``prompt_feat`` is a transposed view), so that a loaded tensor
+  has the very strides it had;
 * ``source``, ``created``, ``prepare_seconds``: what ``ls`` and the stats show;
 * ``checksum``: sha256 over the canonical JSON of the whole header (without
   the checksum) followed by the tensor bytes.
 
 Because the checksum covers the header too, a flipped bit anywhere in the
 file either breaks parsing or fails the checksum. Nothing is ever unpickled.
+A checksum proves only that the file is as its writer made it; a forged or
+buggy header with a matching checksum is checked in full as well (every
+structure, and the fields of :mod:`cached_tts._schema`), so it is damage too.
 """
 
 from __future__ import annotations
