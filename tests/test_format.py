@@ -369,7 +369,8 @@ _json = st.recursive(
 )
 _SAMPLE = encode(KEY, voice_entry(), source="a.wav", created=0.0)
 _NAMES = [n for n in header_of(_SAMPLE)[0] if n != "__metadata__"]
-_FIELD_NAMES = [*json.loads(header_of(_SAMPLE)[0]["__metadata__"]["fields"]), "ref.embedding", "x"]
+_FIELDS = json.loads(header_of(_SAMPLE)[0]["__metadata__"]["fields"])
+_FIELD_NAMES = [*_FIELDS, "ref.embedding", "x"]
 _small_ints = st.integers(-2, 2200) | st.sampled_from([2**61, 2**62 - 1, 2**63, -(2**63), 2**64])
 _numbers = _small_ints | st.floats() | st.booleans()
 
@@ -448,6 +449,11 @@ header_edits = st.one_of(
         ).map(json.dumps),
     ),
     st.builds(dropped_field, st.sampled_from(_NAMES)),
+    # Edits that keep an entry whole: any field order, any source.
+    st.builds(
+        edit_at, st.just(("__metadata__", "fields")), st.permutations(_FIELDS).map(json.dumps)
+    ),
+    st.builds(edit_at, st.just(("__metadata__", "source")), st.text(max_size=8)),
 )
 
 
