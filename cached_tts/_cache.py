@@ -10,6 +10,7 @@ prepares, and every reader sees whole, verified entries whatever the timing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -101,6 +102,13 @@ class ConditionalCache:
 
     ``cache_dir`` left out means :func:`default_cache_dir`; ``None`` means
     memory only. Budgets are in bytes; ``None`` means unbounded.
+
+    ``max_memory_bytes`` counts the tensor bytes of the entries this cache
+    holds (about 165 KB a voice), in host memory: entries are kept on the
+    CPU whatever device a model prepares on, and each hit copies one to the
+    model's device (a GPU model gets its own copy in VRAM, as upstream's
+    ``self.conds``). It does not count Python overhead, copies handed to
+    models, or disk. ``max_disk_bytes`` counts the entry files on disk.
 
     ``remote`` adds a Redis tier shared by a fleet: a ``redis://`` or
     ``rediss://`` URL (credentials and database may be in it) or a
@@ -433,7 +441,7 @@ class ConditionalCache:
 def _timed(prepare: Callable[[], Entry]) -> Entry:
     started = time.perf_counter()
     entry = prepare()
-    return Entry(entry.tensors, entry.absent, time.perf_counter() - started)
+    return dataclasses.replace(entry, prepare_seconds=time.perf_counter() - started)
 
 
 def _check_budget(name: str, value: int) -> None:

@@ -11,6 +11,9 @@ ever unpickled. A lease (``SET NX PX``) lets one worker of the fleet prepare a
 voice while the others poll for its value; it is released on success and on
 failure (only by its owner), and expires on its own if the worker dies.
 
+A key of another type (a list, a hash...) under an entry's name is damage too,
+not an outage: it is deleted while it still is one, and the good entry written.
+
 Redis is an optimisation, never a dependency of a result: any error or timeout
 is logged once, counted, and followed by a back-off during which the tier is
 skipped; service resumes when a retry succeeds.
@@ -53,6 +56,20 @@ if redis.call("get", KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# Deletes a key only while it holds something other than a string (a list, a
+# hash...): the wrong-typed value a reader found, never a good entry written
+# since. TYPE answers a status reply, which Lua sees as a table with "ok".
+_DELETE_IF_NOT_STRING = """
+local kind = redis.call("type", KEYS[1]).ok
+if kind ~= "string" and kind ~= "none" then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+# What a read of a key holding a list, hash... gives instead of its value.
+_WRONG_TYPE: Final = object()
 
 _T = TypeVar("_T")
 
@@ -156,7 +173,9 @@ class RemoteTier:
         self._client = client
         self.settings = settings
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+        self._delete_if_not_string = client.register_script(_DELETE_IF_NOT_STRING)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
+        self._response_error = redis_module.ResponseError
         # Any failure sets Redis aside: a timeout costs a request its read_timeout.
         policy = Backoff(settings.backoff_initial, settings.backoff_max, failures=1)
         self._health = Health("Redis cache tier", policy)
@@ -169,10 +188,14 @@ class RemoteTier:
     def get(self, key: EntryKey) -> tuple[Entry, bytes] | None:
         """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
         name = self.entry_name(key.digest)
-        ttl = self.settings.ttl
-        data = self._call(
-            lambda c: c.getex(name, ex=ttl) if ttl is not None else c.get(name),
-        )
+        data = self._call(lambda c: self._read(c, name))
+        if data is _WRONG_TYPE:
+            # Damage, not an outage: Redis answered. Drop it so the good entry replaces it.
+            logger.warning(
+                "Removing remote entry %s: it is not a string value; it will be recomputed", name
+            )
+            self._call(lambda c: self._delete_if_not_string(keys=[name], client=c))
+            return None
         if not isinstance(data, bytes):
             return None
         try:
@@ -184,6 +207,16 @@ class RemoteTier:
             self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
             return None
         return entry, data
+
+    def _read(self, client: redis.Redis, name: str) -> object:
+        """The value under ``name`` (refreshing its TTL), or ``_WRONG_TYPE`` if it is no string."""
+        ttl = self.settings.ttl
+        try:
+            return client.getex(name, ex=ttl) if ttl is not None else client.get(name)
+        except self._response_error as exc:
+            if str(exc).startswith("WRONGTYPE"):
+                return _WRONG_TYPE
+            raise
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Store an encoded entry for the fleet, unless it is too large or Redis is down."""

@@ -83,7 +83,11 @@ class DiskStore:
     >>> store = DiskStore(Path(tempfile.mkdtemp()) / "cache")
     >>> store.prepare()
     >>> key = EntryKey(content="c", weights="w", settings=())
-    >>> store.write(key, Entry({"ref.embedding": torch.ones(1, 4)}), source="a.wav")
+    >>> voice = {"ref.prompt_token": torch.zeros(1, 2, dtype=torch.int64),
+    ...          "ref.prompt_token_len": torch.tensor([2]),
+    ...          "ref.prompt_feat": torch.zeros(1, 4, 80),
+    ...          "ref.embedding": torch.ones(1, 4)}  # a VC voice; prompt_feat_len is None
+    >>> store.write(key, Entry(voice, absent=("ref.prompt_feat_len",)), source="a.wav")
     >>> entry, info = store.read(key)
     >>> entry.tensors["ref.embedding"].sum().item(), info.source
     (4.0, 'a.wav')

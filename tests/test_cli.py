@@ -8,11 +8,10 @@ import sys
 import time
 
 import pytest
-import torch
+from strategies import voice_entry
 
 from cached_tts._cli import main
 from cached_tts._cli._options import parse_duration, parse_size
-from cached_tts._entry import Entry
 from cached_tts._keys import EntryKey
 from cached_tts._store import DiskStore
 from cached_tts.testing import write_voice_clip
@@ -30,7 +29,7 @@ def folder(tmp_path):
     store = DiskStore(tmp_path / "cache")
     store.prepare()
     for n in range(3):
-        entry = Entry({"gen.embedding": torch.full((1, 192), float(n))}, (), 1.5)
+        entry = voice_entry(float(n), prepare_seconds=1.5)
         store.write(_key(n), entry, source=f"/voices/v{n}.wav")
         old = time.time() - 86400 * (10 - n)  # entry 0 is the least recently used
         os.utime(store.path_for(_key(n)), (old, old))

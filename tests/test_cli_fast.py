@@ -5,8 +5,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from cached_tts._cli._progress import Progress, quiet_upstream
 
 PROBE = textwrap.dedent(
@@ -24,7 +22,6 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="needs the core modules torch-free: lands with the merge")
 def test_help_ls_and_stats_do_not_import_torch(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", PROBE, "--cache-dir", str(tmp_path)],

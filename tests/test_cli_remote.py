@@ -14,6 +14,7 @@ import pytest
 import redis
 import torch
 from redis_server import free_port, keys_of
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
@@ -38,7 +39,7 @@ def key(name: str) -> EntryKey:
 
 
 def entry(value: float = 1.0) -> Entry:
-    return Entry({"gen.embedding": torch.full((1, 8), value)}, (), 0.5)
+    return voice_entry(value, prepare_seconds=0.5)
 
 
 def name_of(name: str, prefix: str = "cached-tts:") -> str:

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import torch
+from strategies import voice_entry
 
 from cached_tts import _cache, _health, _store
 from cached_tts._cache import ConditionalCache
@@ -31,7 +31,7 @@ class Prepare:
     def of(self, n: int):
         def prepare() -> Entry:
             self.calls += 1
-            return Entry({"t3.speaker_emb": torch.full((1, 16), float(n))})
+            return voice_entry(float(n), floats=16)
 
         return prepare
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from IPython.lib.pretty import pretty
+from strategies import voice_entry
 
 from cached_tts import CacheStats, ConditionalCache, EntryKey
 from cached_tts._display import EntryRow, entry_table, format_bytes
-from cached_tts._entry import Entry
 
 STATS = CacheStats(
     memory_hits=3,
@@ -26,7 +25,7 @@ STATS = CacheStats(
 def used_cache(tmp_path):
     cache = ConditionalCache(tmp_path / "cache")
     key = EntryKey(content="c" * 64, weights="w" * 64, settings=())
-    entry = Entry({"gen.embedding": torch.ones(1, 192)})
+    entry = voice_entry()
     for _ in range(3):
         cache.get_or_prepare(key, lambda: entry, source="/voices/alice.wav")
     return cache
@@ -108,7 +107,7 @@ def test_sizes_align_right_and_every_column_lines_up(tmp_path):
     cache = ConditionalCache(tmp_path / "two")
     for n, width in ((1, 1), (2, 4000)):
         key = EntryKey(content=f"{n}" * 64, weights="w" * 64, settings=())
-        entry = Entry({"gen.embedding": torch.ones(1, width)})
+        entry = voice_entry(floats=width)
         cache.get_or_prepare(key, lambda entry=entry: entry, source=f"/voices/{n}.wav")
 
     lines = entry_table(_rows(cache))

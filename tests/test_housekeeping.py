@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from filelock import FileLock
+from strategies import voice_entry
 
 from cached_tts import _hashing
 from cached_tts._atomic import TEMP_PREFIX
@@ -28,7 +28,7 @@ def key_for(content: str) -> EntryKey:
 
 
 def small_entry(n: int) -> Entry:
-    return Entry({"t3.speaker_emb": torch.full((1, 5000), float(n))})  # about 20 KB on disk
+    return voice_entry(float(n), floats=5000)  # about 20 KB on disk
 
 
 def folder_bytes(folder: Path) -> int:
@@ -168,7 +168,7 @@ def test_clearing_a_cache_removes_locks_and_temporary_files(tmp_path):
 
 
 def test_touch_times_are_kept_only_for_voices_in_memory(tmp_path):
-    cache = ConditionalCache(tmp_path / "cache", max_memory_bytes=3 * 5000 * 4)
+    cache = ConditionalCache(tmp_path / "cache", max_memory_bytes=3 * small_entry(0).nbytes)
     for n in range(300):
         key = key_for(f"{n:064x}")
         cache.get_or_prepare(key, lambda n=n: small_entry(n))

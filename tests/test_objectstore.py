@@ -10,10 +10,9 @@ import uuid
 
 import fsspec
 import pytest
-import torch
+from strategies import voice_entry
 from test_format import assert_same_entry
 
-from cached_tts._entry import Entry
 from cached_tts._format import decode, encode
 from cached_tts._keys import EntryKey
 from cached_tts._objectstore import is_object_store_url, open_object_store
@@ -24,15 +23,8 @@ OTHER_KEY = EntryKey(content="d" * 64, weights="w", settings=(("device", "cpu"),
 
 
 def voice(seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    return Entry(
-        {
-            "t3.speaker_emb": torch.randn(1, 256, generator=generator),
-            "gen.prompt_feat": torch.randn(1, 80, 50, generator=generator).transpose(1, 2),
-        },
-        absent=("gen.prompt_feat_len",),
-        prepare_seconds=1.25,
-    )
+    """A whole voice (as the entry format demands), its values named by ``seed``."""
+    return voice_entry(float(seed + 1), floats=256, prepare_seconds=1.25)
 
 
 @functools.cache

@@ -29,10 +29,17 @@ from cached_tts._entry import Entry
 from cached_tts._patching import is_enabled
 print("enabled:", is_enabled(), "cache" in ChatterboxTTS.__dict__)
 key = EntryKey(content="c" * 64, weights="w" * 64, settings=())
+voice = Entry(
+    {
+        "ref.prompt_token": torch.zeros(1, 2, dtype=torch.int64),
+        "ref.prompt_token_len": torch.tensor([2]),
+        "ref.prompt_feat": torch.zeros(1, 4, 80),
+        "ref.embedding": torch.ones(1, 192),
+    },
+    absent=("ref.prompt_feat_len",),
+)
 for _ in range(2):
-    default_cache().get_or_prepare(
-        key, lambda: Entry({"gen.embedding": torch.ones(1, 192)}), source="/voices/alice.wav"
-    )
+    default_cache().get_or_prepare(key, lambda: voice, source="/voices/alice.wav")
 print("=== stats")
 %tts_cache
 print("=== ls")
