@@ -8,8 +8,14 @@ ordered mapping of names to tensors:
 * ``ref.<key>`` for ``ChatterboxVC.ref_dict``.
 
 Fields that are ``None`` (``clap_emb``, ``prompt_feat_len``...) are listed in
-``absent``. An entry is never handed out: every reader gets fresh copies, so
-nothing a model or a user does to its tensors can reach the cache.
+``absent``, and ``order`` keeps every field where upstream had it, so a
+restored ``gen`` iterates as upstream's does. Which fields a preparation must
+have is :mod:`cached_tts._schema`'s business; capture refuses anything else.
+
+Entries live in host memory whatever device the model prepares on; a restore
+copies to the model's device. An entry is never handed out: every reader gets
+fresh copies, so nothing a model or a user does to its tensors can reach the
+cache.
 """
 
 from __future__ import annotations

@@ -3,17 +3,21 @@
 An entry is one standard safetensors file, readable by any safetensors
 reader. Its ``__metadata__`` carries
 
-* ``format``: ``cached-tts/1``;
+* ``format``: ``cached-tts/2``;
 * ``key``: the full canonical :class:`~cached_tts._keys.EntryKey`;
-* ``fields``, ``absent``, ``layout``: field order, ``None`` fields, and the
-  dimension order of tensors that were not contiguous (``prompt_feat`` is a
-  transposed view), so that a loaded tensor has the very strides it had;
+* ``fields``, ``absent``, ``layout``: every field in upstream's order, the
+  ``None`` ones among them, and the dimension order of tensors that were not
+  contiguous (``prompt_feat`` is a transposed view), so that a loaded tensor
+  has the very strides it had;
 * ``source``, ``created``, ``prepare_seconds``: what ``ls`` and the stats show;
 * ``checksum``: sha256 over the canonical JSON of the whole header (without
   the checksum) followed by the tensor bytes.
 
 Because the checksum covers the header too, a flipped bit anywhere in the
 file either breaks parsing or fails the checksum. Nothing is ever unpickled.
+A checksum proves only that the file is as its writer made it; a forged or
+buggy header with a matching checksum is checked in full as well (every
+structure, and the fields of :mod:`cached_tts._schema`), so it is damage too.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ FORMAT = "cached-tts/2"
 _LENGTH_BYTES = 8
 _MAX_HEADER_BYTES = 1 << 20
 _MAX_RANK = 8
+_MAX_ELEMENTS = 1 << 40  # a voice's largest tensor has about 40,000
 _PAIR = 2  # a setting's name and value; a tensor's begin and end
 
 # safetensors dtype name -> (torch attribute, bytes per element)
@@ -277,6 +282,10 @@ def _tensor_spec(name: str, info: Any, order: Any) -> _Tensor:
         raise DamagedEntryError(f"{name}: unknown dtype {dtype!r}")
     if not _whole_numbers(shape) or len(shape) > _MAX_RANK:
         raise DamagedEntryError(f"{name}: the shape is not a list of sizes")
+    # An empty tensor holds no bytes whatever its other sides, but torch must
+    # still compute its strides: they must fit in 64 bits.
+    if math.prod(max(n, 1) for n in shape) > _MAX_ELEMENTS:
+        raise DamagedEntryError(f"{name}: the shape is implausibly large")
     if not _whole_numbers(offsets) or len(offsets) != _PAIR:
         raise DamagedEntryError(f"{name}: the offsets are not two positions")
     begin, end = offsets

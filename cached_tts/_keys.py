@@ -63,7 +63,7 @@ __all__ = [
 logger = logging.getLogger("cached_tts")
 
 #: Bumped whenever the layout of an entry changes, so old entries never match.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Instance attributes that cached models carry. Kept here, beside the code
 # that reads them, so that the model wrappers and the key agree on the names.

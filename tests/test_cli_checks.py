@@ -9,10 +9,10 @@ import textwrap
 import pytest
 import soundfile
 import torch
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, __version__
 from cached_tts._cli import main
-from cached_tts._entry import Entry
 from cached_tts.testing import write_voice_clip
 
 
@@ -194,7 +194,7 @@ class FakeTTS:
 
     def prepare_conditionals(self, path, exaggeration=0.5):
         key = EntryKey(content=self.cache.content_hash(path), weights="weights:fake", settings=())
-        self.cache.get_or_prepare(key, lambda: Entry({"e": torch.ones(1, 4)}), source=path)
+        self.cache.get_or_prepare(key, voice_entry, source=path)
         self.exaggeration = exaggeration
 
 

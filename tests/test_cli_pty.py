@@ -9,9 +9,8 @@ import os
 import sys
 
 import pytest
-import torch
+from strategies import voice_entry
 
-from cached_tts._entry import Entry
 from cached_tts._keys import EntryKey
 from cached_tts._store import DiskStore
 from cached_tts.testing import write_voice_clip
@@ -47,7 +46,7 @@ def folder(tmp_path):
     store.prepare()
     for n in range(2):
         key = EntryKey(content=f"{n}" * 64, weights="weights:x", settings=())
-        store.write(key, Entry({"gen.embedding": torch.ones(1, 8)}), source=f"/v/{n}.wav")
+        store.write(key, voice_entry(), source=f"/v/{n}.wav")
     return tmp_path / "cache"
 
 

@@ -3,18 +3,17 @@
 import hashlib
 
 import pytest
-import torch
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._cli._options import CommandError
 from cached_tts._cli._remove import _resolve
-from cached_tts._entry import Entry
 from cached_tts._store import DiskStore
 
 
 def entry():
-    return Entry({"gen.embedding": torch.ones(1, 8)}, (), 0.5)
+    return voice_entry(prepare_seconds=0.5)
 
 
 def key(content, weights="weights:a", settings=()):

@@ -107,7 +107,7 @@ def test_sizes_align_right_and_every_column_lines_up(tmp_path):
     cache = ConditionalCache(tmp_path / "two")
     for n, width in ((1, 1), (2, 4000)):
         key = EntryKey(content=f"{n}" * 64, weights="w" * 64, settings=())
-        entry = voice_entry(float(n), floats=width)
+        entry = voice_entry(floats=width)
         cache.get_or_prepare(key, lambda entry=entry: entry, source=f"/voices/{n}.wav")
 
     lines = entry_table(_rows(cache))

@@ -311,6 +311,16 @@ def test_a_well_formed_entry_that_drops_a_t3cond_field_is_damage():
         decode(raw_entry(tensors, fields, list(entry.absent)), KEY)
 
 
+def test_an_empty_tensor_of_absurd_sides_is_damage():
+    # No bytes to hold, but torch cannot even compute its strides.
+    entry = with_tensor(voice_entry(vc=True), "ref.prompt_feat", torch.empty(0, 1, 1))
+    tensors = {n: t.contiguous() for n, t in entry.tensors.items()}
+    data = raw_entry(tensors, list(entry.fields), list(entry.absent))
+    decode(data, KEY)
+    with pytest.raises(DamagedEntryError, match="shape"):
+        decode(forge(data, lambda h: h["ref.prompt_feat"].update(shape=[0, 2**61, 2**61])), KEY)
+
+
 @pytest.mark.parametrize(
     ("name", "tensor"),
     [
@@ -359,8 +369,9 @@ _json = st.recursive(
 )
 _SAMPLE = encode(KEY, voice_entry(), source="a.wav", created=0.0)
 _NAMES = [n for n in header_of(_SAMPLE)[0] if n != "__metadata__"]
-_FIELD_NAMES = [*json.loads(header_of(_SAMPLE)[0]["__metadata__"]["fields"]), "ref.embedding", "x"]
-_small_ints = st.integers(-2, 2200) | st.sampled_from([2**63, -(2**63), 2**64])
+_FIELDS = json.loads(header_of(_SAMPLE)[0]["__metadata__"]["fields"])
+_FIELD_NAMES = [*_FIELDS, "ref.embedding", "x"]
+_small_ints = st.integers(-2, 2200) | st.sampled_from([2**61, 2**62 - 1, 2**63, -(2**63), 2**64])
 _numbers = _small_ints | st.floats() | st.booleans()
 
 
@@ -438,6 +449,11 @@ header_edits = st.one_of(
         ).map(json.dumps),
     ),
     st.builds(dropped_field, st.sampled_from(_NAMES)),
+    # Edits that keep an entry whole: any field order, any source.
+    st.builds(
+        edit_at, st.just(("__metadata__", "fields")), st.permutations(_FIELDS).map(json.dumps)
+    ),
+    st.builds(edit_at, st.just(("__metadata__", "source")), st.text(max_size=8)),
 )
 
 

@@ -90,7 +90,7 @@ def test_the_digest_of_a_key_is_stable_across_releases():
     # Entries on disk are found by this digest: changing how it is computed
     # silently orphans every cache folder, so it is pinned here.
     key = EntryKey(content="ab" * 32, weights="w", settings=(("device", "cpu"),))
-    assert key.schema == SCHEMA_VERSION == 1
+    assert key.schema == SCHEMA_VERSION == 2
     assert key.canonical == (
         '{"content":"' + "ab" * 32 + '","schema":1,"settings":{"device":"cpu"},"weights":"w"}'
     )

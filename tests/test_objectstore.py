@@ -24,7 +24,8 @@ OTHER_KEY = EntryKey(content="d" * 64, weights="w", settings=(("device", "cpu"),
 
 
 def voice(seed=0):
-    return voice_entry(float(seed) + 1.0, prepare_seconds=1.25)
+    """A whole voice (as the entry format demands), its values named by ``seed``."""
+    return voice_entry(float(seed + 1), floats=256, prepare_seconds=1.25)
 
 
 @functools.cache
