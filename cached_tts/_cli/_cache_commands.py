@@ -176,7 +176,7 @@ def _tier_lines(remote: list[dict[str, Any]] | None) -> list[str]:
     if remote is None:
         return [f"{'Shared tiers:':<21}not in use (--remote URL,... or ${REMOTE_ENV})"]
     return [
-        f"{tier['label'] + ' tier:':<21}{plural(tier['entries'], 'entry', 'entries')}, "
+        f"{tier['label'] + ' tier:':<20} {plural(tier['entries'], 'entry', 'entries')}, "
         f"{format_bytes(tier['bytes'])} in {tier['where']}"
         for tier in remote
     ]
@@ -268,8 +268,9 @@ def _prune_tier(tier: SharedTier, cutoff: float) -> int:
     from cached_tts._cli._fleet import read_values
 
     removed = 0
-    # An object's write time, where the store lists one, spares reading young ones.
-    digests = [s.digest for s in tier.scan() if s.modified is None or s.modified < cutoff]
+    # By the creation time in each entry's header, as Redis keeps no write time: an
+    # object's write time would not do, since one copied from an older entry is new.
+    digests = [stored.digest for stored in tier.scan()]
     for value in read_values(tier, digests):
         old = value.info is not None and value.damage is None and value.info.created < cutoff
         if old and tier.delete(value.digest, value.data):
