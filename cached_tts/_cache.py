@@ -319,6 +319,28 @@ class ConditionalCache:
                 tier.put(key, data)
             return entry, "miss"
 
+    def share(self, key: EntryKey) -> bool:
+        """Copy the disk entry for ``key`` to every shared tier; whether there was one.
+
+        A lookup served by the disk writes no shared tier (a hit stays local).
+        This fills them, as ``cached-tts warm --remote s3://...`` does on a
+        machine whose folder is already warm. Never raises for a tier.
+        """
+        from cached_tts._format import check
+
+        store = self._store
+        if not self._tiers or store is None:
+            return False
+        try:
+            data = store.path_for(key).read_bytes()
+        except OSError:
+            return False
+        if check(data, key.digest)[1] is not None:  # damaged: never shared
+            return False
+        for tier in self._tiers:
+            tier.put(key, data)
+        return True
+
     # -- the disk tier ----------------------------------------------------
 
     def _open_store(

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_cli_remote import entry, fill, key, run
+from test_cli_remote import entry, fake_model, fill, key, run, voices
 from test_objectstore_s3 import object_of, put_raw
 
 from cached_tts._format import encode
+from cached_tts._objectstore import open_object_store
 from cached_tts._store import DiskStore
+
+__all__ = ["fake_model", "voices"]  # fixtures shared with test_cli_remote
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +124,24 @@ def test_an_unknown_scheme_is_one_error_line(folder, capsys):
     code, _, err = run(capsys, "ls", "--cache-dir", folder, "--remote", "ftp://cache/x")
     assert code == 1
     assert "neither a Redis URL" in err
+
+
+# -- warm ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_warm_fills_the_bucket_even_from_a_warm_folder(folder, voices, s3_url, capsys):
+    assert run(capsys, "warm", voices, "--cache-dir", folder)[0] == 0  # no remote yet
+    code, out, _ = run(capsys, "warm", voices, "--cache-dir", folder, "--remote", s3_url)
+    assert code == 0
+    assert "0 new, 2 already cached" in out
+    assert f"shared: {s3_url}" in out
+    stored = open_object_store(s3_url).scan()
+    assert sorted(s.digest for s in stored) == sorted(
+        f.path.stem for f in DiskStore(folder).files()
+    )
+    # A new machine with an empty folder is served from the bucket.
+    code, out, _ = run(
+        capsys, "warm", voices, "--cache-dir", folder.parent / "b", "--remote", s3_url
+    )
+    assert "0 new, 2 already cached" in out

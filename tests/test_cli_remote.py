@@ -435,7 +435,7 @@ def test_warm_remote_prepares_voices_into_redis(folder, voices, redis_url, capsy
     code, out, _ = run(capsys, "warm", voices, "--cache-dir", folder, "--remote", redis_url)
     assert code == 0
     assert "2 new" in out
-    assert f"Redis: {redis_url}" in out
+    assert f"shared: {redis_url}" in out
     assert len(entry_names(redis_url)) == 2
     # Another machine, with an empty folder, finds them in Redis.
     code, out, _ = run(
@@ -492,6 +492,6 @@ def test_demo_remote_shares_its_preparations_through_redis(
         *("--cache-dir", folder, "--remote", redis_url),
     )
     assert code == 0
-    assert f"Redis: {redis_url}" in out
+    assert f"shared: {redis_url}" in out
     assert len(entry_names(redis_url)) == 1
     assert all(cache._tiers for cache in fake_model)
