@@ -492,6 +492,6 @@ def test_demo_remote_shares_its_preparations_through_redis(
         *("--cache-dir", folder, "--remote", redis_url),
     )
     assert code == 0
-    assert f"shared: {redis_url}" in out
+    assert f"Shared tiers: {redis_url}" in out
     assert len(entry_names(redis_url)) == 1
     assert all(cache._tiers for cache in fake_model)
