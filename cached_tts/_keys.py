@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._hashing import FileHasher
 
 __all__ = [
@@ -63,6 +65,7 @@ PREPARATION_WEIGHT_FILES = (
 )
 
 _memo_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], _memo_lock=threading.Lock)
 
 
 @dataclass(frozen=True)
