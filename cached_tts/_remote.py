@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import decode
 from cached_tts._keys import EntryKey
 
@@ -158,6 +159,7 @@ class RemoteTier:
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
         self._state_lock = threading.Lock()
+        renew_after_fork(self, _state_lock=threading.Lock)
         self._down_until = 0.0  # monotonic time before which the tier is skipped
         self._backoff = settings.backoff_initial
         self._down = False
@@ -235,7 +237,20 @@ class RemoteTier:
                 time.sleep(self.settings.poll_interval)
         finally:
             if held:
-                self._call(lambda c: self._delete_if_equal(keys=[name], args=[token], client=c))
+                self._release(name, token)
+
+    def _release(self, name: str, token: str) -> None:
+        """Release a lease held here, even during a back-off.
+
+        The back-off may have begun while this worker prepared (a failed
+        ``put``); skipping the release then would leave the others waiting
+        ``lease_seconds`` for a worker that is done. If Redis does not answer,
+        the lease expires ``lease_seconds`` after it was taken.
+        """
+        try:
+            self._delete_if_equal(keys=[name], args=[token], client=self._client)
+        except self._failures as exc:
+            self._failed(exc)
 
     # -- housekeeping (the cached-tts command) --------------------------------
     # Unlike get, put and lease, these raise Redis's errors (redis.RedisError,
