@@ -19,7 +19,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
-from cached_tts._exceptions import CachedTTSError, DamagedEntryError, WeightsUnavailableError
+from cached_tts._exceptions import (
+    CachedTTSError,
+    ContentChangedError,
+    DamagedEntryError,
+    WeightsUnavailableError,
+)
 from cached_tts._keys import EntryKey
 from cached_tts._remote import RemoteSettings
 from cached_tts._stats import CacheStats
@@ -43,6 +48,7 @@ __all__ = [
     "CachedChatterboxVC",
     "CachedTTSError",
     "ConditionalCache",
+    "ContentChangedError",
     "DamagedEntryError",
     "EntryKey",
     "RemoteSettings",

@@ -172,7 +172,11 @@ class ConditionalCache:
     # -- keys -------------------------------------------------------------
 
     def content_hash(self, path: str | os.PathLike[str]) -> str:
-        """sha256 of a clip, rehashed only when the file changes."""
+        """sha256 of a clip, rehashed only when the file changes.
+
+        Raises :class:`~cached_tts.ContentChangedError` if the file keeps
+        changing while it is read.
+        """
         return self._hasher.hash(path)
 
     def hash_clip(self, clip: str | os.PathLike[str] | IO[bytes]) -> Clip | None:
