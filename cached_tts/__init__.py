@@ -9,8 +9,10 @@ Or change no code at all: ``cached_tts.enable()`` patches chatterbox's own
 classes, ``python -m cached_tts run script.py`` runs a script with caching on,
 and ``%load_ext cached_tts`` does it in IPython and Jupyter.
 
-The cache, its stats and errors load without chatterbox; the model classes
-import it (and torch's model stack) on first use.
+Importing ``cached_tts`` imports nothing heavy: each public name loads its
+module on first use, so ``import cached_tts`` and the command line's cache
+commands stay fast. The model classes import chatterbox (and torch's model
+stack) when first used.
 """
 
 from __future__ import annotations
@@ -18,18 +20,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
 from cached_tts._exceptions import (
     CachedTTSError,
     ContentChangedError,
     DamagedEntryError,
     WeightsUnavailableError,
 )
-from cached_tts._keys import EntryKey
-from cached_tts._remote import RemoteSettings
 from cached_tts._stats import CacheStats
 
 if TYPE_CHECKING:
+    from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
+    from cached_tts._keys import EntryKey, refresh_fingerprint
     from cached_tts._models import (
         CachedChatterboxMultilingualTTS,
         CachedChatterboxTTS,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         cached_conditionals,
     )
     from cached_tts._patching import disable, enable, enabled
+    from cached_tts._remote import RemoteSettings
     from cached_tts._warm import WarmSummary, warm
 
 __all__ = [
@@ -60,12 +62,19 @@ __all__ = [
     "disable",
     "enable",
     "enabled",
+    "refresh_fingerprint",
     "warm",
 ]
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "ConditionalCache": "cached_tts._cache",
+    "default_cache": "cached_tts._cache",
+    "default_cache_dir": "cached_tts._cache",
+    "EntryKey": "cached_tts._keys",
+    "refresh_fingerprint": "cached_tts._keys",
+    "RemoteSettings": "cached_tts._remote",
     "CachedChatterboxMultilingualTTS": "cached_tts._models",
     "CachedChatterboxTTS": "cached_tts._models",
     "CachedChatterboxTurboTTS": "cached_tts._models",

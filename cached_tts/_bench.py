@@ -59,7 +59,12 @@ from safetensors.torch import save_file
 import cached_tts
 from cached_tts import CachedChatterboxTTS, ConditionalCache
 from cached_tts._hashing import RACY_WINDOW_NS
-from cached_tts._keys import CHECKPOINT_ATTR
+from cached_tts._keys import (
+    CHECKPOINT_ATTR,
+    CheckpointRead,
+    checkpoint_signatures,
+    remember_checkpoint_fingerprint,
+)
 from cached_tts.testing import _char_tokenizer, write_voice_clip
 
 CLIP_SECONDS = 10.0
@@ -483,7 +488,11 @@ def bench_checkpoint(bench: Bench) -> None:
     def setup() -> Callable[[], object]:
         cache = ConditionalCache(folder)
         model = bench.cached_model(cache)
-        setattr(model, CHECKPOINT_ATTR, checkpoint)
+        # As from_local leaves it: the files it read, hashed once on loading.
+        model.__dict__[CHECKPOINT_ATTR] = CheckpointRead(
+            checkpoint, checkpoint_signatures(checkpoint)
+        )
+        remember_checkpoint_fingerprint(model, cache._hasher)
         current[:] = [(cache, model)]
         return lambda: model.prepare_conditionals(clip)
 

@@ -10,6 +10,7 @@ prepares, and every reader sees whole, verified entries whatever the timing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ from cached_tts._entry import Entry
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import encode
 from cached_tts._hashing import FileHasher
+from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey, model_fingerprint
 from cached_tts._memory import MemoryTier
 from cached_tts._remote import REMOTE_ENV, RemoteSettings, RemoteTier, open_remote
@@ -61,6 +63,10 @@ DEFAULT_LOCK_TIMEOUT: Final = 300.0
 # A hot entry in memory refreshes its file's last use this often, so that
 # disk eviction does not remove what the process is using most.
 _TOUCH_INTERVAL_SECONDS = 60.0
+
+# One failed read or write is skipped (a full disk, too many open files, one
+# unreadable file); a folder failing three times in a row is set aside.
+_DISK_BACKOFF: Final = Backoff(initial=5.0, maximum=60.0, failures=3)
 
 
 class _DefaultDir:
@@ -100,6 +106,13 @@ class ConditionalCache:
     ``cache_dir`` left out means :func:`default_cache_dir`; ``None`` means
     memory only. Budgets are in bytes; ``None`` means unbounded.
 
+    ``max_memory_bytes`` counts the tensor bytes of the entries this cache
+    holds (about 165 KB a voice), in host memory: entries are kept on the
+    CPU whatever device a model prepares on, and each hit copies one to the
+    model's device (a GPU model gets its own copy in VRAM, as upstream's
+    ``self.conds``). It does not count Python overhead, copies handed to
+    models, or disk. ``max_disk_bytes`` counts the entry files on disk.
+
     ``remote`` adds a Redis tier shared by a fleet: a ``redis://`` or
     ``rediss://`` URL (credentials and database may be in it) or a
     ``redis.Redis`` client; it needs ``pip install 'cached-tts[redis]'``.
@@ -127,20 +140,32 @@ class ConditionalCache:
         if isinstance(cache_dir, _DefaultDir):
             cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
-        self._store = self._open_store(cache_dir, max_disk_bytes)
+        # Set once: a failing folder is skipped through its health, never unset,
+        # so a thread that read self._store may always use it.
+        self._store: Final = self._open_store(cache_dir, max_disk_bytes)
+        where = self._store.directory if self._store else cache_dir
+        self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
+        self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
         if isinstance(remote, _RemoteFromEnv):
             remote = os.environ.get(REMOTE_ENV) or None
         self._remote: RemoteTier | None = None
         if remote is not None:
             self._remote = open_remote(remote, remote_settings or RemoteSettings())
-        self._hasher = FileHasher(self._store.hashes_dir if self._store else None)
+        self._hasher = (
+            FileHasher(self._store.hashes_dir, memo_written=self._store.noted)
+            if self._store
+            else FileHasher()
+        )
         self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
         self._lock_timeout = lock_timeout
         self._counts_lock = threading.Lock()
-        renew_after_fork(self, _counts_lock=threading.Lock)
         self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
         self._seconds_saved = 0.0
         self._last_touch: dict[str, float] = {}
+        self._touch_lock = threading.Lock()
+        renew_after_fork(self, _counts_lock=threading.Lock, _touch_lock=threading.Lock)
+        # Which clip each entry loaded into memory was made from, for forget().
+        self._contents: dict[str, str] = {}
 
     @property
     def directory(self) -> Path | None:
@@ -190,7 +215,7 @@ class ConditionalCache:
 
     def model_fingerprint(self, model: Any) -> str:
         """The fingerprint of the weights ``model`` prepares voices with."""
-        return model_fingerprint(model, self._hasher)
+        return model_fingerprint(model)
 
     # -- lookups ----------------------------------------------------------
 
@@ -231,6 +256,7 @@ class ConditionalCache:
     def _load_or_prepare(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str, *, wait: bool = True
     ) -> tuple[Entry, str]:
+        self._contents[key.digest] = key.content
         entry = self._memory.get(key.digest)
         if entry is not None:
             return entry, "memory"
@@ -270,9 +296,11 @@ class ConditionalCache:
 
     def _acquire_process_lock(self, key: EntryKey, source: str) -> BaseFileLock | None:
         """The folder's lock for ``key``; ``None`` without a folder or after a timeout."""
-        if self._store is None:
+        store = self._store
+        # A read-only folder stores nothing, so there is nothing to take turns on.
+        if store is None or not store.writable or not self._disk_writes.available():
             return None
-        lock = self._store.lock_for(key, self._lock_timeout)
+        lock = store.lock_for(key, self._lock_timeout)
         try:
             lock.acquire()
         except Timeout:
@@ -283,7 +311,7 @@ class ConditionalCache:
             )
             return None
         except OSError as exc:
-            self._disable_disk(exc)
+            self._disk_writes.failed(exc)
             return None
         return lock
 
@@ -322,43 +350,52 @@ class ConditionalCache:
                 "Cannot use cache folder %s (%s); caching in memory only", cache_dir, exc
             )
             return None
+        if not store.writable:
+            logger.warning(
+                "Cache folder %s is read-only: serving the voices it holds, storing no new "
+                "ones (make it writable, or pass another cache_dir, to store them)",
+                store.directory,
+            )
         return store
 
     def _read_disk(self, key: EntryKey) -> Entry | None:
-        if self._store is None:
+        store = self._store
+        if store is None or not self._disk_reads.available():
             return None
         try:
-            found = self._store.read(key)
+            found = store.read(key)
         except OSError as exc:
-            self._disable_disk(exc)
+            self._disk_reads.failed(exc)  # a miss for this entry
             return None
+        self._disk_reads.succeeded()
         return found[0] if found else None
 
     def _write_disk(self, key: EntryKey, data: bytes) -> None:
-        if self._store is None:
+        store = self._store
+        if store is None or not store.writable or not self._disk_writes.available():
             return
         try:
-            self._store.write_bytes(key, data)
+            store.write_bytes(key, data)
         except OSError as exc:
-            self._disable_disk(exc)
-
-    def _disable_disk(self, exc: OSError) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            logger.warning(
-                "Cache folder %s failed (%s); caching in memory only from now on",
-                store.directory,
-                exc,
-            )
+            self._disk_writes.failed(exc)  # this write is skipped
+            return
+        self._disk_writes.succeeded()
 
     def _touch_now_and_then(self, key: EntryKey) -> None:
         store = self._store
-        if store is None:
+        if store is None or not store.writable:
             return
         now = time.monotonic()
-        if now - self._last_touch.get(key.digest, 0.0) >= _TOUCH_INTERVAL_SECONDS:
+        if now - self._last_touch.get(key.digest, 0.0) < _TOUCH_INTERVAL_SECONDS:
+            return
+        with self._touch_lock:
             self._last_touch[key.digest] = now
-            store.touch(key)
+            if len(self._last_touch) > 2 * len(self._memory) + 64:
+                # Only memory hits touch: forget keys the memory tier let go.
+                self._last_touch = {
+                    digest: at for digest, at in self._last_touch.items() if digest in self._memory
+                }
+        store.touch(key)
 
     # -- stats and housekeeping --------------------------------------------
 
@@ -377,7 +414,10 @@ class ConditionalCache:
 
     def stats(self) -> CacheStats:
         """Counters of this cache object, and what each tier holds now."""
-        files = self._store.files() if self._store else []
+        files = []
+        if self._store is not None:
+            with contextlib.suppress(OSError):  # stats never fail on a failing folder
+                files = self._store.files()
         with self._counts_lock:
             return CacheStats(
                 memory_hits=self._memory_hits,
@@ -390,6 +430,7 @@ class ConditionalCache:
                 seconds_saved=self._seconds_saved,
                 remote_hits=self._remote_hits,
                 remote_errors=self._remote.errors if self._remote else 0,
+                disk_tier=self._store is not None,
             )
 
     def clear(self) -> None:
@@ -398,10 +439,37 @@ class ConditionalCache:
         Entries in Redis are shared by the fleet and stay.
         """
         self._memory.clear()
-        self._last_touch.clear()
+        with self._touch_lock:
+            self._last_touch.clear()
+        self._contents.clear()
         self._hasher.forget()
         if self._store is not None:
             self._store.clear()
+
+    def forget(self, clip: str | os.PathLike[str] | bytes) -> int:
+        """Erase a voice: every entry made from ``clip`` (a path or its bytes).
+
+        Entries for any model and any settings go, from this process's memory,
+        the disk folder and Redis when configured (Redis is shared: the whole
+        fleet forgets it). Returns how many distinct entries were removed.
+        Other processes still hold it in memory until they forget it too.
+
+        >>> cache = ConditionalCache(cache_dir=None, remote=None)
+        >>> cache.forget(b"the bytes of a clip never prepared")
+        0
+        """
+        from cached_tts._forget import Erased, clip_hash, erase_content
+
+        content = clip_hash(clip)
+        erased = Erased()
+        for digest, made_from in list(self._contents.items()):
+            if made_from == content:
+                del self._contents[digest]
+                self._last_touch.pop(digest, None)
+                if self._memory.discard(digest):
+                    erased.memory.append(digest)
+        erase_content(content, self._store, self._remote, erased)
+        return erased.count
 
 
 def _timed(prepare: Callable[[], Entry]) -> Entry:
@@ -414,7 +482,7 @@ def _timed(prepare: Callable[[], Entry]) -> Entry:
     entry = prepare()
     if entry.prepare_seconds > 0:
         return entry
-    return Entry(entry.tensors, entry.absent, time.perf_counter() - started)
+    return dataclasses.replace(entry, prepare_seconds=time.perf_counter() - started)
 
 
 def _check_budget(name: str, value: int) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cached_tts._cache import ConditionalCache
+from cached_tts._cli._progress import quiet_upstream
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._loading import hub_reachable, load_model
 from cached_tts._remote import redacted
@@ -38,14 +39,16 @@ def _load(device: str, cache: ConditionalCache, *, random_weights: bool) -> tupl
         if not hub_reachable():
             print("The Hugging Face Hub is unreachable: looking for weights cached locally.")
         try:
-            return load_model("english", device=device, cache=cache), False
+            with quiet_upstream():
+                return load_model("english", device=device, cache=cache), False
         except WeightsUnavailableError as exc:
             logger.debug("Real weights unavailable: %s", exc)
             print(
                 "No Chatterbox weights here: falling back to the real architecture with "
                 "RANDOM weights (cached_tts.testing). Timings are real; the audio is noise."
             )
-    return load_model("english", device=device, random_weights=True, cache=cache), True
+    with quiet_upstream():
+        return load_model("english", device=device, random_weights=True, cache=cache), True
 
 
 def run_demo(
@@ -60,12 +63,36 @@ def run_demo(
 ) -> int:
     """Run the demo and print what it measured; returns an exit code.
 
-    ``remote`` is the Redis URL of a shared tier, or ``None`` for none.
+    ``remote`` is the Redis URL of a shared tier, or ``None`` for none. Without
+    ``cache_dir``, the cache lives in a temporary folder, removed at the end.
     """
+    # The synthetic clip and the default cache folder live here, and go with it.
+    with tempfile.TemporaryDirectory(prefix="cached-tts-demo-") as workdir:
+        return _run_demo(
+            Path(workdir),
+            voice=voice,
+            folder=cache_dir or Path(workdir) / "cache",
+            device=device,
+            remote=remote,
+            out=out,
+            random_weights=random_weights,
+            generate=generate,
+        )
+
+
+def _run_demo(
+    workdir: Path,
+    *,
+    voice: Path | None,
+    folder: Path,
+    device: str,
+    remote: str | None,
+    out: Path,
+    random_weights: bool,
+    generate: bool,
+) -> int:
     from cached_tts.testing import write_voice_clip
 
-    workdir = Path(tempfile.mkdtemp(prefix="cached-tts-demo-"))
-    folder = cache_dir or workdir / "cache"
     cache = ConditionalCache(folder, remote=remote)
     model, is_random = _load(device, cache, random_weights=random_weights)
     clip = str(voice or write_voice_clip(workdir / "voice.wav", seconds=5.0, seed=1))
@@ -112,7 +139,8 @@ def _generate(model: Any, clip: str, out: Path, *, is_random: bool) -> None:
 
     print("\nGenerating one sentence in the cached voice...")
     started = time.perf_counter()
-    wav = model.generate("Hello from cached TTS.", audio_prompt_path=clip)
+    with quiet_upstream():
+        wav = model.generate("Hello from cached TTS.", audio_prompt_path=clip)
     seconds = time.perf_counter() - started
     torchaudio.save(str(out), wav, model.sr)
     note = " (noise: random weights, capped length)" if is_random else ""
@@ -120,4 +148,6 @@ def _generate(model: Any, clip: str, out: Path, *, is_random: bool) -> None:
 
 
 def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    from cached_tts._display import plural
+
+    return plural(n, one, many)

@@ -8,19 +8,30 @@ ordered mapping of names to tensors:
 * ``ref.<key>`` for ``ChatterboxVC.ref_dict``.
 
 Fields that are ``None`` (``clap_emb``, ``prompt_feat_len``...) are listed in
-``absent``. An entry is never handed out: every reader gets fresh copies, so
-nothing a model or a user does to its tensors can reach the cache.
+``absent``, and ``order`` keeps every field where upstream had it, so a
+restored ``gen`` iterates as upstream's does. Which fields a preparation must
+have is :mod:`cached_tts._schema`'s business; capture refuses anything else.
+
+Entries live in host memory whatever device the model prepares on; a restore
+copies to the model's device. An entry is never handed out: every reader gets
+fresh copies, so nothing a model or a user does to its tensors can reach the
+cache.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import struct
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from cached_tts._schema import FieldSpec, schema_problem
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "Entry",
@@ -29,29 +40,41 @@ __all__ = [
     "entry_from_conditionals",
     "entry_from_ref_dict",
     "ref_dict_from_entry",
+    "safetensors_dtype",
 ]
 
 _EXAGGERATION_FIELD = "emotion_adv"
 
+#: Where entries live: host memory, whatever device a model prepares on. A
+#: restore copies to the model's device, so the memory budget never takes VRAM.
+HOST = "cpu"
+
 
 class UncacheableError(TypeError):
-    """A preparation holds something other than tensors and ``None``."""
+    """A preparation holds something the cache cannot store as it is."""
 
 
 @dataclass(frozen=True)
 class Entry:
     """The exaggeration-free result of one voice preparation.
 
+    ``order`` lists every field, tensors and absent ones, in the order they
+    were captured; left empty it is the tensors, then the absent fields.
+
+    >>> import torch
     >>> entry = Entry({"gen.embedding": torch.zeros(1, 192)}, absent=("gen.prompt_feat_len",))
     >>> entry.nbytes
     768
     >>> entry.fields
     ('gen.embedding', 'gen.prompt_feat_len')
+    >>> Entry(entry.tensors, entry.absent, order=entry.fields[::-1]).fields
+    ('gen.prompt_feat_len', 'gen.embedding')
     """
 
     tensors: Mapping[str, torch.Tensor]
     absent: tuple[str, ...] = ()
     prepare_seconds: float = 0.0
+    order: tuple[str, ...] = ()
     nbytes: int = field(init=False, repr=False, compare=False)
 
     # prefix -> [(key, tensor or None, copy through numpy)], worked out once:
@@ -61,10 +84,14 @@ class Entry:
     )
 
     def __post_init__(self) -> None:
+        if not self.order:
+            object.__setattr__(self, "order", (*self.tensors, *self.absent))
+        elif sorted(self.order) != sorted((*self.tensors, *self.absent)):
+            raise ValueError(f"order {self.order} does not list each field exactly once")
         total = sum(t.numel() * t.element_size() for t in self.tensors.values())
         object.__setattr__(self, "nbytes", total)
         groups: dict[str, list[tuple[str, torch.Tensor | None, bool]]] = {}
-        for name in self.fields:
+        for name in self.order:
             prefix, _, key = name.partition(".")
             tensor = self.tensors.get(name)
             groups.setdefault(prefix, []).append((key, tensor, _copies_via_numpy(tensor)))
@@ -72,11 +99,13 @@ class Entry:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        """Every field name, tensors first, in the order they were captured."""
-        return (*self.tensors, *self.absent)
+        """Every field name, tensors and absent ones, in the order they were captured."""
+        return self.order
 
     def copies(self, prefix: str, device: torch.device | str) -> dict[str, Any]:
-        """Fresh copies of the fields under ``prefix``, on ``device``."""
+        """Fresh copies of the fields under ``prefix``, on ``device``, in captured order."""
+        import torch
+
         device = torch.device(device)
         out: dict[str, Any] = {}
         for key, tensor, via_numpy in self._groups.get(prefix, ()):
@@ -85,7 +114,10 @@ class Entry:
             elif tensor.device != device:
                 out[key] = tensor.to(device=device, copy=True)
             elif via_numpy:
-                out[key] = torch.from_numpy(tensor.numpy().copy(order="K"))
+                # order="K" keeps the memory order; as_strided restores the strides
+                # numpy normalizes (those of size-1 dimensions), so they are upstream's.
+                copy = torch.from_numpy(tensor.numpy().copy(order="K"))
+                out[key] = copy.as_strided(tensor.shape, tensor.stride())
             else:
                 out[key] = tensor.clone()
         return out
@@ -95,19 +127,25 @@ class Entry:
 # or idle 2-core machine that one clone can take milliseconds. numpy copies in
 # the calling thread, in microseconds, keeping the memory order.
 _NUMPY_COPY_MIN_ELEMENTS = 4096
-_NUMPY_DTYPES = frozenset(
-    {
-        torch.float32,
-        torch.float64,
-        torch.float16,
-        torch.int64,
-        torch.int32,
-        torch.int16,
-        torch.int8,
-        torch.uint8,
-        torch.bool,
-    }
-)
+
+
+@functools.cache
+def _numpy_dtypes() -> frozenset[torch.dtype]:
+    import torch
+
+    return frozenset(
+        {
+            torch.float32,
+            torch.float64,
+            torch.float16,
+            torch.int64,
+            torch.int32,
+            torch.int16,
+            torch.int8,
+            torch.uint8,
+            torch.bool,
+        }
+    )
 
 
 def _copies_via_numpy(tensor: torch.Tensor | None) -> bool:
@@ -115,42 +153,104 @@ def _copies_via_numpy(tensor: torch.Tensor | None) -> bool:
         tensor is not None
         and tensor.device.type == "cpu"
         and tensor.numel() >= _NUMPY_COPY_MIN_ELEMENTS
-        and tensor.dtype in _NUMPY_DTYPES
+        and tensor.dtype in _numpy_dtypes()
+        and _is_dense(tensor)
     )
+
+
+def _is_dense(tensor: torch.Tensor) -> bool:
+    """Whether its elements fill its memory exactly, in some order of dimensions."""
+    order = sorted(range(tensor.dim()), key=lambda d: -tensor.stride()[d])
+    return bool(tensor.permute(order).is_contiguous())
+
+
+@functools.cache
+def _dtype_names() -> dict[torch.dtype, str]:
+    import torch
+
+    return {
+        torch.float64: "F64",
+        torch.float32: "F32",
+        torch.float16: "F16",
+        torch.bfloat16: "BF16",
+        torch.int64: "I64",
+        torch.int32: "I32",
+        torch.int16: "I16",
+        torch.int8: "I8",
+        torch.uint8: "U8",
+        torch.bool: "BOOL",
+    }
+
+
+def safetensors_dtype(dtype: torch.dtype) -> str | None:
+    """The safetensors name of ``dtype`` (``"F32"``...); ``None`` if entries cannot hold it."""
+    return _dtype_names().get(dtype)
+
+
+def schema_problem_of(entry: Entry) -> str | None:
+    """Why ``entry`` is not a preparation the cache can store (see :mod:`cached_tts._schema`)."""
+    spec: dict[str, FieldSpec] = dict.fromkeys(entry.absent)
+    for name, tensor in entry.tensors.items():
+        dtype = safetensors_dtype(tensor.dtype)
+        if dtype is None:
+            return f"{name} is a {tensor.dtype} tensor, which entries cannot hold"
+        spec[name] = (dtype, tensor.dim())
+    return schema_problem(spec)
 
 
 def _capture(
     prefix: str, values: Mapping[str, Any], skip: str | None = None
-) -> tuple[dict[str, torch.Tensor], list[str]]:
+) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     absent: list[str] = []
+    order: list[str] = []
     for key, value in values.items():
         if key == skip:
             continue
+        name = f"{prefix}.{key}"
+        order.append(name)
         if value is None:
-            absent.append(f"{prefix}.{key}")
+            absent.append(name)
         elif torch.is_tensor(value):
-            # clone() outside inference mode gives a plain tensor with no
-            # autograd history, whatever the original was.
-            tensors[f"{prefix}.{key}"] = value.detach().clone()
+            # A copy in host memory, whatever the model's device: the memory
+            # budget is RAM, never VRAM. Made outside inference mode, it is a
+            # plain tensor with no autograd history, whatever the original was.
+            tensors[name] = value.detach().to(device=HOST, copy=True)
         else:
-            raise UncacheableError(
-                f"{prefix}.{key} is a {type(value).__name__}, not a tensor or None"
-            )
-    return tensors, absent
+            raise UncacheableError(f"{name} is a {type(value).__name__}, not a tensor or None")
+    return tensors, absent, order
+
+
+def _checked(entry: Entry) -> Entry:
+    problem = schema_problem_of(entry)
+    if problem is not None:
+        raise UncacheableError(problem)
+    return entry
 
 
 def entry_from_conditionals(conds: Any, prepare_seconds: float = 0.0) -> Entry:
-    """Capture a ``Conditionals`` (``t3`` + ``gen``) without its exaggeration."""
-    t3_tensors, t3_absent = _capture("t3", vars(conds.t3), skip=_EXAGGERATION_FIELD)
-    gen_tensors, gen_absent = _capture("gen", conds.gen)
-    return Entry({**t3_tensors, **gen_tensors}, (*t3_absent, *gen_absent), prepare_seconds)
+    """Capture a ``Conditionals`` (``t3`` + ``gen``) without its exaggeration, in host memory.
+
+    Raises :class:`UncacheableError` unless it has exactly the fields upstream's has.
+    """
+    t3_tensors, t3_absent, t3_order = _capture("t3", vars(conds.t3), skip=_EXAGGERATION_FIELD)
+    gen_tensors, gen_absent, gen_order = _capture("gen", conds.gen)
+    return _checked(
+        Entry(
+            {**t3_tensors, **gen_tensors},
+            (*t3_absent, *gen_absent),
+            prepare_seconds,
+            (*t3_order, *gen_order),
+        )
+    )
 
 
 def entry_from_ref_dict(ref_dict: Mapping[str, Any], prepare_seconds: float = 0.0) -> Entry:
-    """Capture ``ChatterboxVC.ref_dict``."""
-    tensors, absent = _capture("ref", ref_dict)
-    return Entry(tensors, tuple(absent), prepare_seconds)
+    """Capture ``ChatterboxVC.ref_dict``, in host memory."""
+    tensors, absent, order = _capture("ref", ref_dict)
+    return _checked(Entry(tensors, tuple(absent), prepare_seconds, tuple(order)))
 
 
 def conditionals_from_entry(
@@ -163,6 +263,8 @@ def conditionals_from_entry(
 
     The exaggeration tensor is built exactly as upstream builds it, so the
     result is bitwise what ``prepare_conditionals(..., exaggeration=x)`` gives.
+    ``T3Cond`` sets its fields in declaration order, and ``gen`` keeps the
+    captured key order, so both iterate exactly as upstream's do.
     """
     t3_fields = entry.copies("t3", device)
     t3_fields[_EXAGGERATION_FIELD] = _exaggeration_tensor(exaggeration, device)
@@ -170,19 +272,36 @@ def conditionals_from_entry(
 
 
 def _exaggeration_tensor(exaggeration: Any, device: torch.device | str) -> torch.Tensor:
-    """``emotion_adv`` exactly as upstream builds it, fresh for each caller."""
+    """``emotion_adv`` exactly as upstream builds it, fresh for each caller.
+
+    Plain ints and floats (not bools, subclasses, numpy or torch scalars) are
+    remembered by kind and bit pattern: ``0.0 == -0.0`` and ``1 == 1.0``, but
+    their tensors differ in bits or may differ in rounding. NaN is never
+    remembered (it equals nothing, so it would only fill the memo).
+    """
+    import torch
+
     kind = type(exaggeration)
-    if kind in (float, int):
-        template: torch.Tensor = _exaggeration_template(kind.__name__, exaggeration, str(device))
+    if kind is float and not math.isnan(exaggeration):
+        bits = struct.pack("<d", exaggeration)
+        template = _exaggeration_template("float", bits, exaggeration, str(device))
+        return template.clone()
+    if kind is int:
+        template = _exaggeration_template("int", b"", exaggeration, str(device))
         return template.clone()
     fresh: torch.Tensor = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
     return fresh
 
 
 @functools.lru_cache(maxsize=256)
-def _exaggeration_template(_kind: str, exaggeration: float, device: str) -> torch.Tensor:
+def _exaggeration_template(
+    _kind: str, _bits: bytes, exaggeration: float, device: str
+) -> torch.Tensor:
     # Never handed out itself: callers get clones.
-    return (exaggeration * torch.ones(1, 1, 1)).to(device=device)
+    import torch
+
+    template: torch.Tensor = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
+    return template
 
 
 def ref_dict_from_entry(entry: Entry, device: torch.device | str) -> dict[str, Any]:

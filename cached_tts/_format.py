@@ -3,17 +3,21 @@
 An entry is one standard safetensors file, readable by any safetensors
 reader. Its ``__metadata__`` carries
 
-* ``format``: ``cached-tts/1``;
+* ``format``: ``cached-tts/2``;
 * ``key``: the full canonical :class:`~cached_tts._keys.EntryKey`;
-* ``fields``, ``absent``, ``layout``: field order, ``None`` fields, and the
-  dimension order of tensors that were not contiguous (``prompt_feat`` is a
-  transposed view), so that a loaded tensor has the very strides it had;
+* ``fields``, ``absent``, ``layout``: every field in upstream's order, the
+  ``None`` ones among them, and the dimension order of tensors that were not
+  contiguous (``prompt_feat`` is a transposed view), so that a loaded tensor
+  has the very strides it had;
 * ``source``, ``created``, ``prepare_seconds``: what ``ls`` and the stats show;
 * ``checksum``: sha256 over the canonical JSON of the whole header (without
   the checksum) followed by the tensor bytes.
 
 Because the checksum covers the header too, a flipped bit anywhere in the
 file either breaks parsing or fails the checksum. Nothing is ever unpickled.
+A checksum proves only that the file is as its writer made it; a forged or
+buggy header with a matching checksum is checked in full as well (every
+structure, and the fields of :mod:`cached_tts._schema`), so it is damage too.
 """
 
 from __future__ import annotations
@@ -23,34 +27,39 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import save as safetensors_save
-
-from cached_tts._entry import Entry
+from cached_tts._entry import Entry, UncacheableError, schema_problem_of
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys import EntryKey
+from cached_tts._schema import FieldSpec, schema_problem
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode"]
 
-FORMAT = "cached-tts/1"
+FORMAT = "cached-tts/2"
 
 # safetensors starts with the header's length as a little-endian u64.
 _LENGTH_BYTES = 8
 _MAX_HEADER_BYTES = 1 << 20
+_MAX_RANK = 8
+_MAX_ELEMENTS = 1 << 40  # a voice's largest tensor has about 40,000
+_PAIR = 2  # a setting's name and value; a tensor's begin and end
 
-_DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
+# safetensors dtype name -> (torch attribute, bytes per element)
+_DTYPES: dict[str, tuple[str, int]] = {
+    "F64": ("float64", 8),
+    "F32": ("float32", 4),
+    "F16": ("float16", 2),
+    "BF16": ("bfloat16", 2),
+    "I64": ("int64", 8),
+    "I32": ("int32", 4),
+    "I16": ("int16", 2),
+    "I8": ("int8", 1),
+    "U8": ("uint8", 1),
+    "BOOL": ("bool", 1),
 }
 
 
@@ -64,16 +73,50 @@ class EntryInfo:
     prepare_seconds: float
 
 
+@dataclass(frozen=True)
+class _Tensor:
+    """One tensor as the header places it in the body."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+    order: tuple[int, ...] | None  # memory order when not the logical one
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A header that passed every check: building the entry from it cannot fail."""
+
+    info: EntryInfo
+    order: tuple[str, ...]
+    tensors: dict[str, _Tensor]
+    absent: tuple[str, ...]
+    body: memoryview
+
+
 def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes:
     """Serialize ``entry`` under ``key``.
 
+    Raises :class:`~cached_tts._entry.UncacheableError` for an entry that
+    :func:`decode` would refuse: one that is not a whole preparation.
+
+    >>> import torch
     >>> key = EntryKey(content="c", weights="w", settings=())
-    >>> entry = Entry({"gen.embedding": torch.arange(4.0).reshape(2, 2).t()})
+    >>> entry = Entry({"ref.prompt_token": torch.zeros(1, 2, dtype=torch.int64),
+    ...                "ref.prompt_token_len": torch.tensor([2]),
+    ...                "ref.prompt_feat": torch.arange(8.0).reshape(1, 2, 4).transpose(1, 2),
+    ...                "ref.embedding": torch.ones(1, 3)}, absent=("ref.prompt_feat_len",))
     >>> data = encode(key, entry, source="voice.wav", created=0.0)
     >>> restored, info = decode(data, key)
-    >>> restored.tensors["gen.embedding"].stride(), info.source
-    ((1, 2), 'voice.wav')
+    >>> restored.tensors["ref.prompt_feat"].stride(), info.source
+    ((8, 1, 4), 'voice.wav')
     """
+    from safetensors.torch import save as safetensors_save
+
+    problem = schema_problem_of(entry)
+    if problem is not None:
+        raise UncacheableError(problem)
     tensors: dict[str, torch.Tensor] = {}
     layout: dict[str, list[int]] = {}
     for name, tensor in entry.tensors.items():
@@ -84,7 +127,8 @@ def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes
     metadata = {
         "format": FORMAT,
         "key": key.canonical,
-        "fields": json.dumps(list(entry.tensors)),
+        # Every field in captured order (upstream's dict order); absent ones are None.
+        "fields": json.dumps(list(entry.fields)),
         "absent": json.dumps(list(entry.absent)),
         "layout": json.dumps(layout, sort_keys=True),
         # Paths may hold undecodable bytes (surrogate escapes); safetensors wants UTF-8.
@@ -103,8 +147,34 @@ def decode(data: bytes | bytearray, key: EntryKey | None) -> tuple[Entry, EntryI
     """Parse and verify an entry; ``key``, when given, must be the stored one.
 
     Raises :class:`DamagedEntryError` for anything short of a whole, unaltered
-    entry stored under ``key``.
+    entry stored under ``key`` that holds exactly the fields of a preparation
+    (see :mod:`cached_tts._schema`). Nothing else is raised: every structure a
+    header may hold is checked before any tensor or object is built from it.
     """
+    parsed = _parse(data, key)
+    buffer = bytearray(parsed.body)  # one writable copy that the tensors share
+    tensors = {name: _tensor(spec, buffer) for name, spec in parsed.tensors.items()}
+    entry = Entry(tensors, parsed.absent, parsed.info.prepare_seconds, parsed.order)
+    return entry, parsed.info
+
+
+def check(data: bytes | bytearray, digest: str) -> tuple[EntryInfo | None, str | None]:
+    """What a stored entry says of itself, and why it is damaged (``None`` if whole).
+
+    ``digest`` is the key digest it is stored under (its file or Redis name);
+    a whole entry stored under another name is damaged too. It runs every
+    check :func:`decode` runs, without building tensors (nor importing torch).
+    """
+    try:
+        info = _parse(data, None).info
+    except DamagedEntryError as exc:
+        return None, str(exc)
+    if info.key.digest != digest:
+        return info, "its name does not match the stored key"
+    return info, None
+
+
+def _parse(data: bytes | bytearray, key: EntryKey | None) -> _Parsed:
     header, body = _split(data)
     metadata = header.get("__metadata__")
     if not isinstance(metadata, dict):
@@ -112,44 +182,125 @@ def decode(data: bytes | bytearray, key: EntryKey | None) -> tuple[Entry, EntryI
     claimed = metadata.pop("checksum", None)
     if claimed != _checksum(header, body):
         raise DamagedEntryError("the checksum does not match the contents")
+    info, order, absent, layout = _read_metadata(metadata, key)
+    tensors = _tensors(header, [name for name in order if name not in absent], layout, len(body))
+    spec: dict[str, FieldSpec] = dict.fromkeys(absent)
+    spec.update((name, (t.dtype, len(t.shape))) for name, t in tensors.items())
+    problem = schema_problem(spec)
+    if problem is not None:
+        raise DamagedEntryError(f"the entry is not a preparation: {problem}")
+    return _Parsed(info, tuple(order), tensors, tuple(absent), body)
+
+
+def _read_metadata(
+    metadata: dict[str, Any], key: EntryKey | None
+) -> tuple[EntryInfo, list[str], list[str], Any]:
+    """The entry's info, field order, absent fields and layout, as the metadata gives them."""
+    if not all(isinstance(value, str) for value in metadata.values()):
+        raise DamagedEntryError("the metadata holds values that are not strings")
     try:
         if metadata["format"] != FORMAT:
             raise DamagedEntryError(f"unknown format {metadata['format']!r}")
         if key is not None and metadata["key"] != key.canonical:
             raise DamagedEntryError("the entry was stored under another key")
         info = EntryInfo(
-            key=key or EntryKey.from_canonical(metadata["key"]),
+            key=key or _stored_key(metadata["key"]),
             source=metadata["source"],
-            created=float(metadata["created"]),
-            prepare_seconds=float(metadata["prepare_seconds"]),
+            created=_finite(metadata["created"], "created"),
+            prepare_seconds=_finite(metadata["prepare_seconds"], "prepare_seconds"),
         )
+        order = _names(json.loads(metadata["fields"]), "fields")
+        absent = _names(json.loads(metadata["absent"]), "absent")
         layout = json.loads(metadata["layout"])
-        buffer = bytearray(body)  # one writable copy that the tensors share
-        tensors = {
-            name: _tensor(header[name], buffer, layout.get(name))
-            for name in json.loads(metadata["fields"])
-        }
-        absent = tuple(json.loads(metadata["absent"]))
-    except DamagedEntryError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except KeyError as exc:
+        raise DamagedEntryError(f"the header lacks {exc}") from exc
+    except (ValueError, RecursionError) as exc:
         raise DamagedEntryError(f"the header is inconsistent: {exc}") from exc
-    return Entry(tensors, absent, info.prepare_seconds), info
+    if info.prepare_seconds < 0:
+        raise DamagedEntryError("the header gives a negative preparation time")
+    if not set(absent) <= set(order):
+        raise DamagedEntryError("the header lists absent fields that are not its fields")
+    return info, order, absent, layout
 
 
-def check(data: bytes | bytearray, digest: str) -> tuple[EntryInfo | None, str | None]:
-    """What a stored entry says of itself, and why it is damaged (``None`` if whole).
-
-    ``digest`` is the key digest it is stored under (its file or Redis name);
-    a whole entry stored under another name is damaged too.
-    """
+def _stored_key(canonical: str) -> EntryKey:
+    """The key a header names, if it is exactly one this library writes."""
     try:
-        info = decode(data, None)[1]
-    except DamagedEntryError as exc:
-        return None, str(exc)
-    if info.key.digest != digest:
-        return info, "its name does not match the stored key"
-    return info, None
+        stored = EntryKey.from_canonical(canonical)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise DamagedEntryError(f"the stored key is malformed: {exc}") from exc
+    texts = (stored.content, stored.weights, *(part for pair in stored.settings for part in pair))
+    if (
+        not all(isinstance(text, str) for text in texts)
+        or not all(isinstance(pair, tuple) and len(pair) == _PAIR for pair in stored.settings)
+        or type(stored.schema) is not int
+        or stored.canonical != canonical
+    ):
+        raise DamagedEntryError("the stored key is malformed")
+    return stored
+
+
+def _finite(text: str, name: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise DamagedEntryError(f"the header's {name} is not a finite number")
+    return value
+
+
+def _names(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise DamagedEntryError(f"the header's {what} is not a list of names")
+    if len(set(value)) != len(value):
+        raise DamagedEntryError(f"the header's {what} names a field twice")
+    return value
+
+
+def _tensors(
+    header: Mapping[str, Any], names: list[str], layout: Any, body_length: int
+) -> dict[str, _Tensor]:
+    """The tensors the header places, checked to tile the body exactly as safetensors does."""
+    if set(header) - {"__metadata__"} != set(names):
+        raise DamagedEntryError("the tensors in the file are not the entry's fields")
+    if not isinstance(layout, dict) or not set(layout) <= set(names):
+        raise DamagedEntryError("the header's layout names no tensor of the entry")
+    tensors = {name: _tensor_spec(name, header[name], layout.get(name)) for name in names}
+    position = 0
+    for spec in sorted(tensors.values(), key=lambda t: (t.begin, t.end)):
+        if spec.begin != position:
+            raise DamagedEntryError("tensor offsets leave gaps or overlap")
+        position = spec.end
+    if position != body_length:
+        raise DamagedEntryError("tensor offsets do not cover the body")
+    return tensors
+
+
+def _tensor_spec(name: str, info: Any, order: Any) -> _Tensor:
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise DamagedEntryError(f"{name}: the header does not describe a tensor")
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise DamagedEntryError(f"{name}: unknown dtype {dtype!r}")
+    if not _whole_numbers(shape) or len(shape) > _MAX_RANK:
+        raise DamagedEntryError(f"{name}: the shape is not a list of sizes")
+    # An empty tensor holds no bytes whatever its other sides, but torch must
+    # still compute its strides: they must fit in 64 bits.
+    if math.prod(max(n, 1) for n in shape) > _MAX_ELEMENTS:
+        raise DamagedEntryError(f"{name}: the shape is implausibly large")
+    if not _whole_numbers(offsets) or len(offsets) != _PAIR:
+        raise DamagedEntryError(f"{name}: the offsets are not two positions")
+    begin, end = offsets
+    if end - begin != math.prod(shape) * _DTYPES[dtype][1]:
+        raise DamagedEntryError(f"{name}: the offsets do not match its shape")
+    if order is not None and (
+        not _whole_numbers(order) or sorted(order) != list(range(len(shape)))
+    ):
+        raise DamagedEntryError(f"{name}: the layout is not an order of its dimensions")
+    return _Tensor(dtype, tuple(shape), begin, end, None if order is None else tuple(order))
+
+
+def _whole_numbers(value: Any) -> bool:
+    # bool is an int, and JSON may hold floats (even Infinity): neither is a size.
+    return isinstance(value, list) and all(type(n) is int and 0 <= n < 2**62 for n in value)
 
 
 def _split(data: bytes | bytearray) -> tuple[dict[str, Any], memoryview]:
@@ -168,7 +319,10 @@ def _split(data: bytes | bytearray) -> tuple[dict[str, Any], memoryview]:
 
 
 def _checksum(header: Mapping[str, Any], body: memoryview) -> str:
-    canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
+    try:
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
+    except (ValueError, RecursionError) as exc:  # e.g. NaN keys mixed with strings
+        raise DamagedEntryError(f"the header cannot be checked: {exc}") from exc
     digest = hashlib.sha256(canonical.encode())
     digest.update(body)
     return digest.hexdigest()
@@ -182,19 +336,19 @@ def _memory_order(tensor: torch.Tensor) -> list[int]:
     return list(range(tensor.dim()))  # overlapping or gapped: keep logical order
 
 
-def _tensor(info: Mapping[str, Any], buffer: bytearray, order: list[int] | None) -> torch.Tensor:
-    dtype = _DTYPES[info["dtype"]]
-    shape = [int(n) for n in info["shape"]]
-    begin, end = (int(n) for n in info["data_offsets"])
-    count = math.prod(shape)
-    itemsize = dtype.itemsize
-    if not 0 <= begin <= end <= len(buffer) or end - begin != count * itemsize:
-        raise DamagedEntryError("tensor offsets do not match its shape")
+def _tensor(spec: _Tensor, buffer: bytearray) -> torch.Tensor:
+    """A tensor on ``buffer`` as a checked header describes it (it cannot fail)."""
+    import torch
+
+    dtype = getattr(torch, _DTYPES[spec.dtype][0])
+    count = math.prod(spec.shape)
     if count == 0:
-        tensor = torch.empty(shape, dtype=dtype)
+        tensor = torch.empty(spec.shape, dtype=dtype)
     else:
-        tensor = torch.frombuffer(buffer, dtype=dtype, count=count, offset=begin).reshape(shape)
-    if order is None:
+        tensor = torch.frombuffer(buffer, dtype=dtype, count=count, offset=spec.begin)
+        tensor = tensor.reshape(spec.shape)
+    if spec.order is None:
         return tensor
-    inverse = sorted(range(len(order)), key=order.__getitem__)
+    # The body holds the tensor permuted into memory order; undo the permutation.
+    inverse = sorted(range(len(spec.order)), key=spec.order.__getitem__)
     return tensor.permute(inverse)

@@ -21,6 +21,7 @@ preparation, before storing anything under that digest.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -30,6 +31,7 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
@@ -39,7 +41,15 @@ from cached_tts._atomic import write_atomically
 from cached_tts._exceptions import ContentChangedError
 from cached_tts._forksafe import renew_after_fork
 
-__all__ = ["RACY_WINDOW_NS", "FileHasher", "FileSnapshot", "StatSignature", "sha256_file"]
+__all__ = [
+    "MEMO_SUFFIX",
+    "RACY_WINDOW_NS",
+    "FileHasher",
+    "FileSnapshot",
+    "StatSignature",
+    "remembered_path",
+    "sha256_file",
+]
 
 logger = logging.getLogger("cached_tts")
 
@@ -51,6 +61,9 @@ _CHUNK_BYTES = 1 << 20
 
 # A file that changed while it was read is read again, this many times in all.
 _HASH_ATTEMPTS = 3
+
+#: Remembered hashes are ``<memo_dir>/<digest of host and path><MEMO_SUFFIX>``.
+MEMO_SUFFIX = ".json"
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,9 @@ def stat_regular_file(path: str | os.PathLike[str]) -> os.stat_result:
 class FileHasher:
     """sha256 of files, remembered per path until the file changes.
 
-    ``memo_dir``, when given, keeps the digests for later processes too.
+    ``memo_dir``, when given, keeps the digests for later processes too;
+    ``memo_written`` is then told the size of each file written there (the
+    disk tier counts them against its budget).
 
     >>> import tempfile, pathlib
     >>> clip = pathlib.Path(tempfile.mkdtemp()) / "voice.wav"
@@ -131,8 +146,15 @@ class FileHasher:
     True
     """
 
-    def __init__(self, memo_dir: Path | None = None, *, max_paths: int = 4096) -> None:
+    def __init__(
+        self,
+        memo_dir: Path | None = None,
+        *,
+        max_paths: int = 4096,
+        memo_written: Callable[[int], None] | None = None,
+    ) -> None:
         self._memo_dir = memo_dir
+        self._memo_written = memo_written
         self._memo: LRUCache[str, tuple[StatSignature, str]] = LRUCache(maxsize=max_paths)
         self._lock = threading.Lock()
         renew_after_fork(self, _lock=threading.Lock)
@@ -211,7 +233,7 @@ class FileHasher:
         with self._lock:
             self._memo.clear()
         if self._memo_dir is not None and self._memo_dir.is_dir():
-            for memo_file in self._memo_dir.glob("*.json"):
+            for memo_file in self._memo_dir.glob(f"*{MEMO_SUFFIX}"):
                 memo_file.unlink(missing_ok=True)
 
     def _remember(self, name: str, signature: StatSignature, digest: str) -> None:
@@ -224,7 +246,7 @@ class FileHasher:
         # The host is part of the name: a folder shared over the network must
         # not match one machine's inode numbers against another's.
         where = f"{socket.gethostname()}\0{name}".encode()
-        return self._memo_dir / f"{hashlib.sha256(where).hexdigest()}.json"
+        return self._memo_dir / f"{hashlib.sha256(where).hexdigest()}{MEMO_SUFFIX}"
 
     def _read_memo_file(self, name: str, signature: StatSignature) -> str | None:
         memo_file = self._memo_file(name)
@@ -233,6 +255,7 @@ class FileHasher:
         try:
             record = json.loads(memo_file.read_bytes())
             if record["path"] == name and tuple(record["signature"]) == astuple(signature):
+                _mark_used(memo_file)
                 return str(record["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -243,8 +266,33 @@ class FileHasher:
         if memo_file is None:
             return
         record = {"path": name, "signature": astuple(signature), "sha256": digest}
+        data = json.dumps(record).encode()
         try:
             # A torn memo after a crash fails to parse and the file is rehashed.
-            write_atomically(memo_file, json.dumps(record).encode(), durable=False)
+            write_atomically(memo_file, data, durable=False)
+            if self._memo_written is not None:
+                self._memo_written(len(data))
         except OSError as exc:
             logger.debug("Could not remember the hash of %s: %s", name, exc)
+
+
+def remembered_path(memo_file: Path) -> str | None:
+    """The path whose hash ``memo_file`` remembers; ``None`` if it can't be read.
+
+    >>> import tempfile, pathlib
+    >>> memo = pathlib.Path(tempfile.mkdtemp()) / "memo.json"
+    >>> _ = memo.write_text('{"path": "/clips/a.wav", "signature": [], "sha256": ""}')
+    >>> remembered_path(memo)
+    '/clips/a.wav'
+    """
+    try:
+        path = json.loads(memo_file.read_bytes())["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path if isinstance(path, str) else None
+
+
+def _mark_used(memo_file: Path) -> None:
+    """Make a memo's mtime its last use, so that eviction drops the least used first."""
+    with contextlib.suppress(OSError):  # a read-only folder: the memo still serves
+        os.utime(memo_file)

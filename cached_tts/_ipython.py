@@ -1,29 +1,59 @@
 """``%load_ext cached_tts``: caching in IPython and Jupyter, and the ``%tts_cache`` magic.
 
 Loading the extension calls :func:`cached_tts.enable`, so every chatterbox
-model in the session prepares each voice once. The magic shows what the cache
-holds:
+model in the session prepares each voice once. The magic shows the cache the
+session's models use: the one ``enable(cache=...)`` set, else the one a cached
+model used last, else the default cache.
 
-* ``%tts_cache``: stats of the cache that models without their own use;
-* ``%tts_cache ls``: one line per entry on disk (key, source clip, size, last use);
+* ``%tts_cache``: that cache's stats;
+* ``%tts_cache ls``: its entries on disk, the same table as ``cached-tts ls``;
 * ``%tts_cache clear``: empty that cache, in memory and on disk.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["load_ipython_extension", "tts_cache", "unload_ipython_extension"]
+if TYPE_CHECKING:
+    from cached_tts._cache import ConditionalCache
+
+__all__ = ["load_ipython_extension", "note_cache_in_use", "tts_cache", "unload_ipython_extension"]
 
 _MAGIC = "tts_cache"
 _USAGE = "usage: %tts_cache [ls | clear]"
 
+_last_used: list[weakref.ref[ConditionalCache]] = []
+
+
+def note_cache_in_use(cache: ConditionalCache) -> None:
+    """Remember ``cache`` as the one a cached model used last (weakly)."""
+    if not _last_used or _last_used[0]() is not cache:
+        _last_used[:] = [weakref.ref(cache)]
+
+
+def cache_in_use() -> ConditionalCache:
+    """The cache the session's models use: ``enable()``'s, the last one used, or the default."""
+    from cached_tts._wrappers import chosen_fallback_cache, fallback_cache
+
+    chosen = chosen_fallback_cache()
+    if chosen is not None:
+        return chosen
+    last = _last_used[0]() if _last_used else None
+    return last if last is not None else fallback_cache()
+
 
 def load_ipython_extension(ipython: Any) -> None:
     """Enable caching and register ``%tts_cache``."""
+    import warnings
+
     from cached_tts._patching import enable
 
-    enable()
+    # tqdm.auto, imported by chatterbox's dependencies, warns in a notebook
+    # without ipywidgets; its bars still work, as text.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*IProgress.*")
+        enable()
     ipython.register_magic_function(tts_cache, magic_kind="line", magic_name=_MAGIC)
 
 
@@ -40,10 +70,9 @@ def tts_cache(line: str) -> None:
     from IPython.core.error import UsageError
     from IPython.display import display
 
-    from cached_tts._display import entry_lines
-    from cached_tts._wrappers import fallback_cache
+    from cached_tts._display import EntryRow, entry_table
 
-    cache = fallback_cache()
+    cache = cache_in_use()
     command = line.strip()
     if not command:
         display(cache)  # type: ignore[no-untyped-call]
@@ -52,7 +81,8 @@ def tts_cache(line: str) -> None:
         if store is None:
             print(f"{cache!r}: nothing on disk")
             return
-        print("\n".join(entry_lines(store.scan())) or f"no entries in {store.directory}")
+        rows = [EntryRow.from_scanned(item) for item in reversed(store.scan())]
+        print("\n".join(entry_table(rows)) if rows else f"No entries in {store.directory}.")
     elif command == "clear":
         cache.clear()
         print(f"Cleared {cache!r}")

@@ -47,6 +47,11 @@ class MemoryTier:
             self._lru[digest] = entry
             return True
 
+    def discard(self, digest: str) -> bool:
+        """Drop the entry for ``digest``; whether there was one."""
+        with self._lock:
+            return self._lru.pop(digest, None) is not None
+
     def clear(self) -> None:
         """Forget every entry."""
         with self._lock:
@@ -61,3 +66,8 @@ class MemoryTier:
     def __len__(self) -> int:
         with self._lock:
             return len(self._lru)
+
+    def __contains__(self, digest: object) -> bool:
+        """Whether ``digest`` is held, without marking it as used."""
+        with self._lock:
+            return digest in self._lru

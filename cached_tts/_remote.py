@@ -11,6 +11,9 @@ ever unpickled. A lease (``SET NX PX``) lets one worker of the fleet prepare a
 voice while the others poll for its value; it is released on success and on
 failure (only by its owner), and expires on its own if the worker dies.
 
+A key of another type (a list, a hash...) under an entry's name is damage too,
+not an outage: it is deleted while it still is one, and the good entry written.
+
 Redis is an optimisation, never a dependency of a result: any error or timeout
 is logged once, counted, and followed by a back-off during which the tier is
 skipped; service resumes when a retry succeeds.
@@ -21,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,8 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import decode
+from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
 
 if TYPE_CHECKING:
@@ -54,6 +56,20 @@ if redis.call("get", KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# Deletes a key only while it holds something other than a string (a list, a
+# hash...): the wrong-typed value a reader found, never a good entry written
+# since. TYPE answers a status reply, which Lua sees as a table with "ok".
+_DELETE_IF_NOT_STRING = """
+local kind = redis.call("type", KEYS[1]).ok
+if kind ~= "string" and kind ~= "none" then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+# What a read of a key holding a list, hash... gives instead of its value.
+_WRONG_TYPE: Final = object()
 
 _T = TypeVar("_T")
 
@@ -157,13 +173,12 @@ class RemoteTier:
         self._client = client
         self.settings = settings
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+        self._delete_if_not_string = client.register_script(_DELETE_IF_NOT_STRING)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
-        self._state_lock = threading.Lock()
-        renew_after_fork(self, _state_lock=threading.Lock)
-        self._down_until = 0.0  # monotonic time before which the tier is skipped
-        self._backoff = settings.backoff_initial
-        self._down = False
-        self.errors = 0
+        self._response_error = redis_module.ResponseError
+        # Any failure sets Redis aside: a timeout costs a request its read_timeout.
+        policy = Backoff(settings.backoff_initial, settings.backoff_max, failures=1)
+        self._health = Health("Redis cache tier", policy)
 
     def __repr__(self) -> str:
         return f"<RemoteTier {self._client!r} prefix={self.settings.prefix!r}>"
@@ -173,10 +188,14 @@ class RemoteTier:
     def get(self, key: EntryKey) -> tuple[Entry, bytes] | None:
         """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
         name = self.entry_name(key.digest)
-        ttl = self.settings.ttl
-        data = self._call(
-            lambda c: c.getex(name, ex=ttl) if ttl is not None else c.get(name),
-        )
+        data = self._call(lambda c: self._read(c, name))
+        if data is _WRONG_TYPE:
+            # Damage, not an outage: Redis answered. Drop it so the good entry replaces it.
+            logger.warning(
+                "Removing remote entry %s: it is not a string value; it will be recomputed", name
+            )
+            self._call(lambda c: self._delete_if_not_string(keys=[name], client=c))
+            return None
         if not isinstance(data, bytes):
             return None
         try:
@@ -188,6 +207,16 @@ class RemoteTier:
             self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
             return None
         return entry, data
+
+    def _read(self, client: redis.Redis, name: str) -> object:
+        """The value under ``name`` (refreshing its TTL), or ``_WRONG_TYPE`` if it is no string."""
+        ttl = self.settings.ttl
+        try:
+            return client.getex(name, ex=ttl) if ttl is not None else client.get(name)
+        except self._response_error as exc:
+            if str(exc).startswith("WRONGTYPE"):
+                return _WRONG_TYPE
+            raise
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Store an encoded entry for the fleet, unless it is too large or Redis is down."""
@@ -250,7 +279,7 @@ class RemoteTier:
         try:
             self._delete_if_equal(keys=[name], args=[token], client=self._client)
         except self._failures as exc:
-            self._failed(exc)
+            self._health.failed(exc)
 
     # -- housekeeping (the cached-tts command) --------------------------------
     # Unlike get, put and lease, these raise Redis's errors (redis.RedisError,
@@ -304,7 +333,12 @@ class RemoteTier:
 
     def available(self) -> bool:
         """Whether Redis is in use now (it is skipped during a back-off)."""
-        return time.monotonic() >= self._down_until
+        return self._health.available()
+
+    @property
+    def errors(self) -> int:
+        """Failures seen, in all."""
+        return self._health.errors
 
     def _call(self, command: Callable[[redis.Redis], _T]) -> _T | None:
         if not self.available():
@@ -312,32 +346,10 @@ class RemoteTier:
         try:
             result = command(self._client)
         except self._failures as exc:
-            self._failed(exc)
+            self._health.failed(exc)
             return None
-        if self._down:
-            self._recovered()
+        self._health.succeeded()
         return result
-
-    def _failed(self, exc: BaseException) -> None:
-        with self._state_lock:
-            self.errors += 1
-            self._down_until = time.monotonic() + self._backoff
-            if not self._down:
-                self._down = True
-                logger.warning(
-                    "Redis cache tier failed (%s: %s); skipping it, retrying in %.0f s",
-                    type(exc).__name__,
-                    exc,
-                    self._backoff,
-                )
-            self._backoff = min(self._backoff * 2, self.settings.backoff_max)
-
-    def _recovered(self) -> None:
-        with self._state_lock:
-            if self._down:
-                self._down = False
-                self._backoff = self.settings.backoff_initial
-                logger.info("Redis cache tier is back in use")
 
     def entry_name(self, digest: str) -> str:
         """The Redis key of the entry whose key digest is ``digest``."""

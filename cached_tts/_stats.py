@@ -33,6 +33,8 @@ class CacheStats:
     #: Lookups served by the Redis tier, and Redis operations that failed.
     remote_hits: int = 0
     remote_errors: int = 0
+    #: Whether the cache has a disk tier; a memory-only cache shows no disk column.
+    disk_tier: bool = True
 
     @property
     def hits(self) -> int:
@@ -44,6 +46,20 @@ class CacheStats:
         """Hits over all lookups; 0.0 before the first lookup."""
         lookups = self.hits + self.misses
         return self.hits / lookups if lookups else 0.0
+
+    def __str__(self) -> str:
+        """The same table as IPython shows; ``repr()`` keeps every field.
+
+        >>> print(CacheStats(1, 0, 1, 1, 500, 1, 600, 2.25))
+                    memory       disk
+        entries          1          1
+        bytes        500 B      600 B
+        hits             1          0
+        misses: 1, hit rate: 50%, seconds saved: 2.2
+        """
+        from cached_tts._display import stats_text
+
+        return stats_text(self)
 
     def _repr_html_(self) -> str:
         from cached_tts._display import stats_html

@@ -8,9 +8,15 @@ Layout of a cache folder (0700; files 0600)::
         hashes/<path digest>.json          remembered content hashes
 
 Entries are written atomically and never rewritten in place. A file's mtime is
-its last use: hits touch it, and eviction removes the least recently used
-files until the folder fits ``max_bytes``. A damaged entry is logged, removed,
-and reported as absent, so the caller recomputes it.
+its last use: hits touch it. ``max_bytes`` bounds the whole folder (entries,
+remembered hashes, locks and temporary files): after each write, eviction
+removes remembered hashes first (those of vanished files, then the least
+recently used), then the least recently used entries, each with its lock, and
+temporary files a killed writer left. A damaged entry is logged, removed, and
+reported as absent, so the caller recomputes it.
+
+A folder that cannot be written (a cache baked into an image, a read-only
+volume, a folder another user warmed) is still read: ``writable`` says which.
 """
 
 from __future__ import annotations
@@ -19,26 +25,36 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
-from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import EntryInfo, check, decode, encode
+from cached_tts._hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys import EntryKey
+
+if TYPE_CHECKING:
+    from cached_tts._entry import Entry
 
 __all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
 
 logger = logging.getLogger("cached_tts")
 
 ENTRY_SUFFIX = ".safetensors"
+LOCK_SUFFIX = ".lock"
+#: Entries, locks and temporary files are readable by their owner alone.
+FILE_MODE = 0o600
 
-# A temporary file this old belongs to a writer that died.
-_STALE_TEMP_SECONDS = 3600.0
+# Remembered hashes may keep up to 1/16 of the budget when entries need room.
+_MEMO_SHARE = 16
+
+#: A temporary file this old belongs to a writer that died (a write takes milliseconds).
+STALE_TEMP_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -63,9 +79,15 @@ class DiskStore:
     """Entries in one folder, shared safely by threads and processes.
 
     >>> import tempfile, torch
+    >>> from cached_tts._entry import Entry
     >>> store = DiskStore(Path(tempfile.mkdtemp()) / "cache")
+    >>> store.prepare()
     >>> key = EntryKey(content="c", weights="w", settings=())
-    >>> store.write(key, Entry({"ref.embedding": torch.ones(1, 4)}), source="a.wav")
+    >>> voice = {"ref.prompt_token": torch.zeros(1, 2, dtype=torch.int64),
+    ...          "ref.prompt_token_len": torch.tensor([2]),
+    ...          "ref.prompt_feat": torch.zeros(1, 4, 80),
+    ...          "ref.embedding": torch.ones(1, 4)}  # a VC voice; prompt_feat_len is None
+    >>> store.write(key, Entry(voice, absent=("ref.prompt_feat_len",)), source="a.wav")
     >>> entry, info = store.read(key)
     >>> entry.tensors["ref.embedding"].sum().item(), info.source
     (4.0, 'a.wav')
@@ -77,13 +99,31 @@ class DiskStore:
         self.entries_dir = directory / "entries"
         self.locks_dir = directory / "locks"
         self.hashes_dir = directory / "hashes"
+        #: Whether entries can be stored here; a read-only folder is still read.
+        self.writable = True
+        # The folder's bytes at the last eviction plus what was noted since: a
+        # cheap guess that says when a remembered hash needs an eviction pass.
+        self._approx_bytes: int | None = None
 
     def prepare(self) -> None:
-        """Create the folders. Raises ``OSError`` if that is not possible."""
-        for folder in (self.directory, self.entries_dir, self.locks_dir, self.hashes_dir):
-            ensure_private_dir(folder)
-        if not os.access(self.entries_dir, os.W_OK | os.X_OK):
-            raise PermissionError(f"{self.entries_dir} is not writable")
+        """Create the folders, or find that the folder can only be read.
+
+        Sets ``writable``. Raises ``OSError`` if the folder can be neither
+        written nor read.
+        """
+        try:
+            for folder in (self.directory, self.entries_dir, self.locks_dir, self.hashes_dir):
+                ensure_private_dir(folder)
+            self.writable = os.access(self.entries_dir, os.W_OK | os.X_OK)
+        except OSError:
+            if not self._readable():
+                raise
+            self.writable = False
+        if not self.writable and not self._readable():
+            raise PermissionError(f"{self.entries_dir} can be neither written nor read")
+
+    def _readable(self) -> bool:
+        return self.entries_dir.is_dir() and os.access(self.entries_dir, os.R_OK | os.X_OK)
 
     def path_for(self, key: EntryKey) -> Path:
         """Where the entry for ``key`` lives."""
@@ -91,7 +131,7 @@ class DiskStore:
 
     def lock_for(self, key: EntryKey, timeout: float) -> FileLock:
         """A lock that processes computing ``key`` take turns on."""
-        return FileLock(self.locks_dir / f"{key.digest}.lock", timeout=timeout)
+        return FileLock(self._lock_path(key.digest), timeout=timeout, mode=FILE_MODE)
 
     def read(self, key: EntryKey) -> tuple[Entry, EntryInfo] | None:
         """The verified entry for ``key``, or ``None`` if absent or damaged."""
@@ -125,6 +165,21 @@ class DiskStore:
         if self.max_bytes is not None:
             self.evict(self.max_bytes, keep=path)
 
+    def noted(self, nbytes: int) -> None:
+        """Count a file of ``nbytes`` written here by others (a remembered hash).
+
+        An eviction pass runs when the folder may be over ``max_bytes``, so
+        that files written without an entry (a server hashing uploads it
+        already has entries for) stay within the budget too.
+        """
+        if self.max_bytes is None:
+            return
+        if self._approx_bytes is not None:
+            self._approx_bytes += nbytes
+            if self._approx_bytes <= self.max_bytes:
+                return
+        self.evict(self.max_bytes)
+
     def touch(self, key: EntryKey) -> None:
         """Mark the entry for ``key`` as just used."""
         with contextlib.suppress(OSError):
@@ -132,14 +187,7 @@ class DiskStore:
 
     def files(self) -> list[StoredFile]:
         """Every entry file, least recently used first."""
-        found = []
-        for path in self._entry_paths():
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # evicted or cleared by someone else meanwhile
-            found.append(StoredFile(path, st.st_size, st.st_mtime))
-        return sorted(found, key=lambda f: f.last_used)
+        return self._stat_all(self._entry_paths())
 
     def scan(self) -> list[ScannedEntry]:
         """Every entry file, least recently used first, each verified.
@@ -157,54 +205,185 @@ class DiskStore:
         return scanned
 
     def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
-        """Remove least recently used entries until the rest fit; returns how many.
+        """Remove files until the whole folder fits; returns how many entries went.
 
-        ``keep`` (the entry just written, whose mtime may tie with older ones
-        on a coarse clock) goes last.
+        The folder's bytes are its entries, remembered hashes and temporary
+        files (lock files are empty). Temporary files a killed writer left go
+        first. Remembered hashes (a lost one costs a rehash, about a
+        millisecond per MB) go next, those of files that no longer exist
+        first, then the least recently used, down to their share of the
+        budget; then the least recently used entries; ``keep`` (the entry just
+        written, whose mtime may tie with older ones on a coarse clock) last.
+        The lock files of entries that are gone go too, unless a process
+        holds them.
         """
-        files = sorted(self.files(), key=lambda f: f.path == keep)  # stable: LRU order kept
-        total = sum(f.size for f in files)
-        removed = 0
-        for stored in files:
-            if total <= max_bytes:
-                break
-            self._remove(stored.path)
-            total -= stored.size
-            removed += 1
-        if removed:
-            logger.debug("Evicted %d entries from %s", removed, self.entries_dir)
-        self._reap_stale_temp_files()
-        return removed
+        self.reap_temp_files()
+        entries, memos = self.files(), self._memo_files()
+        memo_paths = {f.path for f in memos}
+        memo_bytes = sum(f.size for f in memos)
+        total = sum(f.size for f in entries) + memo_bytes + self._temp_bytes()
+        gone: set[Path] = set()
+
+        def remove_while(over: Callable[[], bool], files: Iterable[StoredFile]) -> None:
+            nonlocal total, memo_bytes
+            for stored in files:
+                if not over():
+                    return
+                if self._remove(stored.path):
+                    total -= stored.size
+                    memo_bytes -= stored.size if stored.path in memo_paths else 0
+                    gone.add(stored.path)
+
+        if total > max_bytes:
+            # Reading memos to find vanished files only pays when over budget.
+            memos = _vanished_first(memos)
+            share = max_bytes // _MEMO_SHARE
+            remove_while(lambda: total > max_bytes and memo_bytes > share, memos)
+            others = [f for f in entries if f.path != keep]
+            just_written = [f for f in entries if f.path == keep]
+            remove_while(lambda: total > max_bytes, [*others, *memos, *just_written])
+        evicted = sum(f.path in gone for f in entries)
+        if evicted:
+            logger.debug("Evicted %d entries from %s", evicted, self.entries_dir)
+        self.remove_orphan_locks({f.path.stem for f in entries if f.path not in gone})
+        self._approx_bytes = total
+        return evicted
+
+    def remove_entry(self, path: Path) -> None:
+        """Remove the entry file at ``path`` and its lock file (unless someone holds it)."""
+        self._remove(path)
+        self._remove_lock(path.name.removesuffix(ENTRY_SUFFIX))
+
+    def tidy(self) -> None:
+        """Remove temporary files killed writers left, and lock files of absent entries."""
+        self.reap_temp_files()
+        self.remove_orphan_locks()
 
     def clear(self) -> None:
-        """Remove every entry."""
+        """Remove every entry, every temporary file, and the lock files no one holds."""
         for path in self._entry_paths():
             self._remove(path)
+        # A writer still running only loses that write; clear means empty.
+        self.reap_temp_files(older_than=None)
+        self.remove_orphan_locks(set())
+
+    def reap_temp_files(self, older_than: float | None = STALE_TEMP_SECONDS) -> int:
+        """Remove temporary files older than ``older_than`` s (``None``: all); how many."""
+        cutoff = None if older_than is None else time.time() - older_than
+        removed = 0
+        for stored in self._temp_files():
+            if (cutoff is None or stored.last_used < cutoff) and self._remove(stored.path):
+                removed += 1
+        return removed
+
+    def remove_orphan_locks(self, live: set[str] | None = None) -> int:
+        """Remove lock files whose entry is absent and that no one holds; how many.
+
+        ``live`` holds the digests of the entries present, when known.
+        """
+        if live is None:
+            live = {path.name.removesuffix(ENTRY_SUFFIX) for path in self._entry_paths()}
+        removed = 0
+        for name in _names_in(self.locks_dir):
+            digest = name.removesuffix(LOCK_SUFFIX)
+            if name.endswith(LOCK_SUFFIX) and digest not in live and self._remove_lock(digest):
+                removed += 1
+        return removed
+
+    def _lock_path(self, digest: str) -> Path:
+        return self.locks_dir / f"{digest}{LOCK_SUFFIX}"
+
+    def _remove_lock(self, digest: str) -> bool:
+        """Unlink a key's lock file while holding it, unless someone else holds it.
+
+        The lock is only single flight: a second preparer costs time, never
+        correctness, since entries are written atomically. Taking the lock
+        without waiting leaves alone a file that a process holds (its waiters
+        queue on that very file). A process that opened the file just before
+        and locks it just after finds it unlinked (filelock checks the link
+        count after locking) and opens the new one.
+        """
+        path = self._lock_path(digest)
+        if not path.exists():
+            return False
+        lock = FileLock(path, timeout=0, mode=FILE_MODE)
+        try:
+            lock.acquire()
+        except (Timeout, OSError):
+            return False
+        try:
+            return self._remove(path)
+        finally:
+            with contextlib.suppress(OSError):
+                lock.release()
 
     def _entry_paths(self) -> Iterator[Path]:
-        try:
-            with os.scandir(self.entries_dir) as scan:
-                for item in scan:
-                    if item.name.endswith(ENTRY_SUFFIX) and not item.name.startswith(TEMP_PREFIX):
-                        yield Path(item.path)
-        except FileNotFoundError:
-            return
+        for name in _names_in(self.entries_dir):
+            if name.endswith(ENTRY_SUFFIX) and not name.startswith(TEMP_PREFIX):
+                yield self.entries_dir / name
 
-    def _reap_stale_temp_files(self) -> None:
-        cutoff = time.time() - _STALE_TEMP_SECONDS
-        for path in self.entries_dir.glob(f"{TEMP_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
+    def _memo_files(self) -> list[StoredFile]:
+        """Every remembered-hash file, least recently used first."""
+        paths = (
+            self.hashes_dir / name
+            for name in _names_in(self.hashes_dir)
+            if name.endswith(MEMO_SUFFIX) and not name.startswith(TEMP_PREFIX)
+        )
+        return self._stat_all(paths)
+
+    def _temp_files(self) -> list[StoredFile]:
+        paths = (
+            folder / name
+            for folder in (self.entries_dir, self.hashes_dir)
+            for name in _names_in(folder)
+            if name.startswith(TEMP_PREFIX)
+        )
+        return self._stat_all(paths)
+
+    def _temp_bytes(self) -> int:
+        return sum(f.size for f in self._temp_files())
 
     @staticmethod
-    def _remove(path: Path, inode: int | None = None) -> None:
-        """Unlink ``path``; with ``inode``, only if no one has replaced it since."""
+    def _stat_all(paths: Iterable[Path]) -> list[StoredFile]:
+        """The files among ``paths`` that still exist, least recently used first."""
+        found = []
+        for path in paths:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # removed by someone else meanwhile
+            found.append(StoredFile(path, st.st_size, st.st_mtime))
+        return sorted(found, key=lambda f: f.last_used)
+
+    @staticmethod
+    def _remove(path: Path, inode: int | None = None) -> bool:
+        """Unlink ``path``; with ``inode``, only if no one has replaced it since. Whether it did."""
         try:
             if inode is not None and path.stat().st_ino != inode:
-                return
-            path.unlink(missing_ok=True)
+                return False
+            path.unlink()
         except FileNotFoundError:
-            return
+            return False
         except OSError as exc:
-            logger.warning("Could not remove cache entry %s: %s", path, exc)
+            logger.warning("Could not remove cache file %s: %s", path, exc)
+            return False
+        return True
+
+
+def _names_in(folder: Path) -> list[str]:
+    """The names in ``folder``; none if it does not exist."""
+    try:
+        with os.scandir(folder) as scan:
+            return [item.name for item in scan]
+    except FileNotFoundError:
+        return []
+
+
+def _vanished_first(memos: list[StoredFile]) -> list[StoredFile]:
+    """Remembered hashes of files that no longer exist, then the others; each LRU first."""
+
+    def vanished(memo: StoredFile) -> bool:
+        path = remembered_path(memo.path)
+        return path is None or not os.path.exists(path)
+
+    return sorted(memos, key=lambda memo: not vanished(memo))  # stable: LRU order kept

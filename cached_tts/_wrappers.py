@@ -9,8 +9,9 @@
   ``self.conds``; the voice it asks for is found before it takes its turn
   (see :mod:`cached_tts._voice`);
 * ``__init__``, ``from_local``, ``from_pretrained``: accept ``cache=`` and
-  ``model_id=``, remember the checkpoint folder, and turn missing weights into
-  a :class:`~cached_tts.WeightsUnavailableError` that says what to do.
+  ``model_id=``, fingerprint the checkpoint files the loader read (once, as
+  it loads them), and turn missing weights into a
+  :class:`~cached_tts.WeightsUnavailableError` that says what to do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import inspect
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,15 @@ from cached_tts._entry import (
     ref_dict_from_entry,
 )
 from cached_tts._exceptions import WeightsUnavailableError
-from cached_tts._keys import CHECKPOINT_ATTR, MODEL_ID_ATTR
+from cached_tts._hashing import StatSignature
+from cached_tts._ipython import note_cache_in_use
+from cached_tts._keys import (
+    CHECKPOINT_ATTR,
+    CheckpointRead,
+    checkpoint_signatures,
+    remember_checkpoint_fingerprint,
+    set_model_id,
+)
 from cached_tts._voice import (
     Lookup,
     VoiceCall,
@@ -198,9 +208,7 @@ def _configure(model: Any, cache: ConditionalCache | None, model_id: str | None)
     if cache is not None:
         model.cache = cache
     if model_id is not None:
-        if not isinstance(model_id, str) or not model_id:
-            raise TypeError(f"model_id must be a non-empty string, not {model_id!r}")
-        setattr(model, MODEL_ID_ATTR, model_id)
+        set_model_id(model, model_id)
 
 
 # -- the wrappers ---------------------------------------------------------------
@@ -250,6 +258,7 @@ def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
             logger.debug("Not caching %s: its arguments have no stable key", family.method)
             with model_lock(instance):
                 return wrapped(*args, **kwargs)
+        note_cache_in_use(instance.cache)  # what %tts_cache shows
         lookup = take_expected(instance, call) or resolve(family, wrapped, instance, call)
         with model_lock(instance):
             apply(family, instance, lookup, function_of(wrapped))
@@ -342,6 +351,7 @@ def prepare_into_cache(model: Any, clip: str | os.PathLike[str]) -> str:
     call = None if prepare is None else _bind(prepare, (clip,), {})
     if prepare is None or call is None or computing() or os.environ.get(DISABLE_ENV) == "1":
         return _prepare_in_turn(model, family, clip)
+    note_cache_in_use(model.cache)
     lookup = resolve(family, prepare, model, call)
     if lookup.entry is None:
         raise UncacheableError(f"the voice of {os.fspath(clip)} could not be cached")
@@ -371,6 +381,11 @@ def _init_wrapper(
     _configure(instance, cache, model_id)
 
 
+# How deep this thread is in loader calls: upstream's from_pretrained calls
+# from_local, and only the outermost call knows the model's cache and id.
+_loading = threading.local()
+
+
 def _loader_wrapper(*, from_local: bool) -> Callable[[Any], Any]:
     @wrapt.decorator
     def wrapper(
@@ -378,22 +393,68 @@ def _loader_wrapper(*, from_local: bool) -> Callable[[Any], Any]:
     ) -> Any:
         cache = kwargs.pop("cache", None)
         model_id = kwargs.pop("model_id", None)
+        depth = getattr(_loading, "depth", 0)
+        _loading.depth = depth + 1
         try:
-            model = wrapped(*args, **kwargs)
-        except WeightsUnavailableError:
-            raise
-        except Exception as exc:
-            error = _missing_weights(cls, exc, args, kwargs, from_local=from_local)
-            if error is None:
-                raise
-            raise error from exc
-        if from_local:
-            ckpt_dir = args[0] if args else kwargs["ckpt_dir"]
-            setattr(model, CHECKPOINT_ATTR, Path(ckpt_dir).resolve())
+            model = _load(wrapped, cls, args, kwargs, from_local=from_local)
+        finally:
+            _loading.depth = depth
         _configure(model, cache, model_id)
+        if depth == 0 and model_id is None and os.environ.get(DISABLE_ENV) != "1":
+            # Once, now, while the files are those just read: lookups never
+            # touch the checkpoint folder again.
+            remember_checkpoint_fingerprint(model, model.cache._hasher)
         return model
 
     return wrapper
+
+
+def _load(
+    wrapped: Callable[..., Any],
+    cls: type,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    from_local: bool,
+) -> Any:
+    """Run upstream's loader; ``from_local`` also records which weight files it read."""
+    folder = _checkpoint_folder(args, kwargs) if from_local else None
+    before = _signatures(folder)
+    try:
+        model = wrapped(*args, **kwargs)
+    except WeightsUnavailableError:
+        raise
+    except Exception as exc:
+        error = _missing_weights(cls, exc, args, kwargs, from_local=from_local)
+        if error is None:
+            raise
+        raise error from exc
+    if folder is not None:
+        # Files replaced while upstream read them: which bytes it read is
+        # unknown, so only the loaded weights can be fingerprinted.
+        after = _signatures(folder)
+        files = before if before is not None and before == after else None
+        model.__dict__[CHECKPOINT_ATTR] = CheckpointRead(folder, files)
+    return model
+
+
+def _checkpoint_folder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Path | None:
+    ckpt_dir: Any = args[0] if args else kwargs.get("ckpt_dir")
+    try:
+        # Not resolved: a symlink repointed during the load must show up as a
+        # change of what the path upstream opens holds.
+        return Path(os.path.abspath(ckpt_dir))
+    except TypeError:
+        return None  # not a path: upstream will say what is wrong with it
+
+
+def _signatures(folder: Path | None) -> tuple[tuple[str, StatSignature], ...] | None:
+    if folder is None:
+        return None
+    try:
+        return checkpoint_signatures(folder)
+    except OSError:
+        return None  # an unreadable folder: upstream fails or the weights are hashed
 
 
 def _missing_weights(

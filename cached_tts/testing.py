@@ -12,6 +12,11 @@ with real weights; the audio that ``generate`` makes is noise.
 * The text tokenizer is a small character-level one.
 * Everything is seeded: the same seed gives bitwise the same weights.
 
+To test code that loads models from files instead, :func:`write_checkpoint`
+writes a full-size random-weight checkpoint that upstream's ``from_local``
+loads, and :func:`write_hub_cache` lays one out as an offline Hugging Face
+cache for an unmodified ``from_pretrained`` (inside :func:`offline_hub`).
+
 >>> import tempfile, pathlib
 >>> clip = write_voice_clip(pathlib.Path(tempfile.mkdtemp()) / "voice.wav", seconds=1.0)
 >>> clip.suffix, clip.stat().st_size > 40_000
@@ -20,7 +25,6 @@ with real weights; the audio that ``generate`` makes is noise.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,12 +35,23 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from cached_tts._checkpoint_writer import (
+    char_tokenizer_json,
+    offline_hub,
+    t3_config,
+    write_checkpoint,
+    write_hub_cache,
+)
+
 __all__ = [
     "RandomComponents",
     "assert_same_conditionals",
     "assert_same_tensors",
+    "offline_hub",
     "random_components",
     "random_model",
+    "write_checkpoint",
+    "write_hub_cache",
     "write_voice_clip",
 ]
 
@@ -70,19 +85,8 @@ def _register_tiny_configs() -> None:
 
 
 def _t3_config(variant: Variant) -> Any:
-    from chatterbox.models.t3.modules.t3_config import T3Config
-
-    if variant == "english":
-        hp = T3Config.english_only()
-    elif variant == "multilingual":
-        hp = T3Config.multilingual()
-    else:  # the settings ChatterboxTurboTTS.from_local uses, with a 1-layer GPT-2
-        hp = T3Config(text_tokens_dict_size=50276)
-        hp.speech_tokens_dict_size = 6563
-        hp.input_pos_emb = None
-        hp.speech_cond_prompt_len = 375
-        hp.use_perceiver_resampler = False
-        hp.emotion_adv = False
+    """The config ``variant``'s ``from_local`` uses, with a 1-layer transformer."""
+    hp = t3_config(variant)
     hp.llama_config_name = TINY_GPT2 if variant == "turbo" else TINY_LLAMA
     return hp
 
@@ -174,7 +178,6 @@ def _cap_new_tokens(t3: Any, cap: int) -> None:
 def _char_tokenizer() -> Any:
     """A character-level tokenizer that fits every Chatterbox text interface."""
     from chatterbox.models.tokenizers import EnTokenizer
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 
     class CharTokenizer(EnTokenizer):  # type: ignore[misc]
         def text_to_tokens(self, text: str, **_language: Any) -> torch.Tensor:
@@ -185,18 +188,9 @@ def _char_tokenizer() -> Any:
             # Turbo calls a Hugging Face tokenizer this way.
             return SimpleNamespace(input_ids=self.text_to_tokens(text).long())
 
-    chars = [chr(c) for c in range(33, 127)] + list("àâçéèêëîïôûùüÿñæœäöß")
-    tokens = ["[STOP]", "[UNK]", "[SPACE]", *chars]
-    # Ids up to the start token (255) are filled so the vocabulary has no holes.
-    tokens += [f"[UNUSED{i}]" for i in range(len(tokens), 255)] + ["[START]"]
-    vocab = {token: i for i, token in enumerate(tokens)}
-    unknown = "[UNK]"
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=unknown))
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"\[[A-Z]+\]|."), behavior="isolated")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "tokenizer.json"
-        tokenizer.save(str(path))
-        json.loads(path.read_text())  # fail here, not inside chatterbox, if unreadable
+        path.write_text(char_tokenizer_json(), encoding="utf-8")
         return CharTokenizer(str(path))
 
 

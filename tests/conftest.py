@@ -40,3 +40,49 @@ def silent_server():
     server = SilentServer()
     yield server
     server.close()
+
+
+# -- a real S3 API on loopback (moto), for the object-store tier ----------------
+
+
+@pytest.fixture(scope="session")
+def s3_session():
+    from s3_server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_session, monkeypatch, tmp_path):
+    """The environment of a deployment that reaches the session's S3 server."""
+    from s3_server import DUMMY_KEYS, REGION
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    # No user's ~/.aws files: only what the test sets.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_session.endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name, value in DUMMY_KEYS.items():
+        monkeypatch.setenv(name, value)
+    return s3_session
+
+
+@pytest.fixture
+def s3_url(s3_env):
+    """``s3://<a new bucket>/prod`` on the session's server."""
+    return f"s3://{s3_env.new_bucket()}/prod"
+
+
+@pytest.fixture
+def own_s3(s3_env, monkeypatch):  # noqa: ARG001 -- s3_env's environment, then this endpoint
+    """A server of this test's own, which it may stop and restart; the environment points at it."""
+    from s3_server import S3Server
+
+    server = S3Server().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    yield server
+    server.stop()

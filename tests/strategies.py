@@ -1,4 +1,4 @@
-"""Hypothesis strategies for keys and entries.
+"""Hypothesis strategies for keys and entries, and helpers that build or forge entries.
 
 Tensors are built from raw bytes, so every bit pattern (NaNs, negative zeros,
 subnormals) turns up, and some are permuted views of contiguous storage, as
@@ -7,16 +7,30 @@ subnormals) turns up, and some are permuted views of contiguous storage, as
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-import string
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from hypothesis import strategies as st
 
 from cached_tts._entry import Entry
 from cached_tts._keys import SCHEMA_VERSION, EntryKey
+from cached_tts._schema import LAYOUTS
 
-__all__ = ["DTYPES", "entries", "entry_keys", "field_names", "tensors"]
+__all__ = [
+    "DTYPES",
+    "FLOAT_DTYPES",
+    "INT_DTYPES",
+    "entries",
+    "entry_keys",
+    "forge",
+    "header_of",
+    "tensors",
+    "voice_entry",
+]
 
 #: Every dtype the disk format stores.
 DTYPES = (
@@ -31,14 +45,9 @@ DTYPES = (
     torch.uint8,
     torch.bool,
 )
-
-_PREFIXES = ("t3", "gen", "ref")
-
-field_names = st.builds(
-    "{}.{}".format,
-    st.sampled_from(_PREFIXES),
-    st.text(string.ascii_lowercase + string.digits + "_", min_size=1, max_size=12),
-)
+#: The dtypes a floating point field of a preparation may have, and an integer one.
+FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 @st.composite
@@ -48,10 +57,14 @@ def tensors(
     dtypes: tuple[torch.dtype, ...] = DTYPES,
     max_dims: int = 3,
     max_side: int = 4,
+    dims: int | None = None,
 ) -> torch.Tensor:
     """A small tensor of any stored dtype: contiguous, or a permuted view of one."""
     dtype = draw(st.sampled_from(dtypes))
-    shape = draw(st.lists(st.integers(0, max_side), max_size=max_dims))
+    if dims is None:
+        shape = draw(st.lists(st.integers(0, max_side), max_size=max_dims))
+    else:
+        shape = draw(st.lists(st.integers(0, max_side), min_size=dims, max_size=dims))
     count = math.prod(shape)
     itemsize = torch.empty((), dtype=dtype).element_size()
     if dtype == torch.bool:
@@ -67,14 +80,60 @@ def tensors(
 
 
 @st.composite
-def entries(draw: st.DrawFn, *, max_tensors: int = 4, max_absent: int = 3) -> Entry:
-    """An entry of a few small tensors and a few absent fields."""
-    names = draw(st.lists(field_names, max_size=max_tensors + max_absent, unique=True))
-    split = draw(st.integers(0, min(len(names), max_tensors)))
-    present, absent = names[:split], names[split:]
-    values = {name: draw(tensors()) for name in present}
+def entries(draw: st.DrawFn) -> Entry:
+    """A whole preparation (a ``Conditionals`` or a VC ``ref_dict``) of small tensors.
+
+    Optional fields are absent or not, and fields come in any order.
+    """
+    layout = draw(st.sampled_from(LAYOUTS))
+    values: dict[str, torch.Tensor] = {}
+    absent: list[str] = []
+    for name, rule in layout.items():
+        if rule.optional and draw(st.booleans()):
+            absent.append(name)
+            continue
+        dtypes = FLOAT_DTYPES if rule.floating else INT_DTYPES
+        dims = rule.rank if rule.rank is not None else draw(st.integers(0, 3))
+        values[name] = draw(tensors(dtypes=dtypes, dims=dims))
+    order = tuple(draw(st.permutations(list(layout))))
     seconds = draw(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))
-    return Entry(values, tuple(absent), seconds)
+    return Entry(values, tuple(absent), seconds, order)
+
+
+def voice_entry(
+    value: float = 1.0, *, floats: int = 8, vc: bool = False, prepare_seconds: float = 0.0
+) -> Entry:
+    """A small whole preparation whose values are all ``value`` (a voice named by it).
+
+    Shaped as upstream shapes one, with ``prompt_feat`` a transposed view and
+    ``prompt_feat_len`` (and ``t3.clap_emb``, ``t3.cond_prompt_speech_emb``)
+    absent, in upstream's field order. ``floats`` sizes the speaker embedding.
+    """
+    prefix = "ref" if vc else "gen"
+    reference = {
+        f"{prefix}.prompt_token": torch.full((1, 4), int(value), dtype=torch.int64),
+        f"{prefix}.prompt_token_len": torch.tensor([4]),
+        f"{prefix}.prompt_feat": torch.full((1, 3, 8), value).transpose(1, 2),
+        f"{prefix}.embedding": torch.full((1, 4), value),
+    }
+    order = [*reference]
+    order.insert(3, f"{prefix}.prompt_feat_len")
+    absent = [f"{prefix}.prompt_feat_len"]
+    t3: dict[str, torch.Tensor] = {}
+    if not vc:
+        t3 = {
+            "t3.speaker_emb": torch.full((1, floats), value),
+            "t3.cond_prompt_speech_tokens": torch.full((1, 3), int(value), dtype=torch.int64),
+        }
+        order = [
+            "t3.speaker_emb",
+            "t3.clap_emb",
+            "t3.cond_prompt_speech_tokens",
+            "t3.cond_prompt_speech_emb",
+            *order,
+        ]
+        absent = ["t3.clap_emb", "t3.cond_prompt_speech_emb", *absent]
+    return Entry({**t3, **reference}, tuple(absent), prepare_seconds, tuple(order))
 
 
 _setting_names = st.text(min_size=1, max_size=16)
@@ -93,3 +152,24 @@ def entry_keys() -> st.SearchStrategy[EntryKey]:
         settings=settings,
         schema=st.sampled_from((SCHEMA_VERSION, SCHEMA_VERSION + 1)),
     )
+
+
+def header_of(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """The parsed safetensors header, and the tensor bytes after it."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8 : 8 + length]), data[8 + length :]
+
+
+def forge(data: bytes, change: Callable[[dict[str, Any]], object]) -> bytes:
+    """Rewrite an entry's header with ``change`` and a checksum that matches it."""
+    header, body = header_of(data)
+    change(header)
+    metadata = header.get("__metadata__")
+    if isinstance(metadata, dict):  # otherwise there is nowhere to put a checksum
+        metadata.pop("checksum", None)
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode())
+        digest.update(body)
+        metadata["checksum"] = digest.hexdigest()
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + body

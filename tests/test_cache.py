@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from strategies import voice_entry
 
 from cached_tts import _cache
 from cached_tts._cache import CACHE_DIR_ENV, ConditionalCache, default_cache_dir
-from cached_tts._entry import Entry
 from cached_tts._keys import EntryKey
 
 PREPARE_SECONDS = 2.5
@@ -42,13 +42,7 @@ class FakePrepare:
             self.clock.advance(PREPARE_SECONDS)
         if self.fail is not None:
             raise self.fail
-        return Entry(
-            {
-                "t3.speaker_emb": torch.full((1, self.floats), float(n)),
-                "gen.prompt_feat": torch.arange(12.0).reshape(1, 4, 3).transpose(1, 2),
-            },
-            absent=("t3.clap_emb",),
-        )
+        return voice_entry(float(n), floats=self.floats)
 
     def of(self, n):
         return lambda: self(n)
@@ -105,7 +99,7 @@ def test_a_lookup_misses_then_hits_memory_then_disk_in_a_new_cache(folder, clock
     for name, tensor in missed.tensors.items():
         assert torch.equal(loaded.tensors[name], tensor)
         assert loaded.tensors[name].stride() == tensor.stride()
-    assert loaded.absent == ("t3.clap_emb",)
+    assert loaded.fields == missed.fields
     assert second.get_or_prepare(key_for(1), prepare.of(1)) is loaded
 
 

@@ -8,15 +8,15 @@ import sys
 import time
 
 import pytest
-import torch
+from strategies import voice_entry
 
 from cached_tts._cli import main
 from cached_tts._cli._options import parse_duration, parse_size
-from cached_tts._entry import Entry
 from cached_tts._keys import EntryKey
 from cached_tts._store import DiskStore
+from cached_tts.testing import write_voice_clip
 
-SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear"]
+SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear", "rm"]
 
 
 def _key(n):
@@ -29,7 +29,7 @@ def folder(tmp_path):
     store = DiskStore(tmp_path / "cache")
     store.prepare()
     for n in range(3):
-        entry = Entry({"gen.embedding": torch.full((1, 192), float(n))}, (), 1.5)
+        entry = voice_entry(float(n), prepare_seconds=1.5)
         store.write(_key(n), entry, source=f"/voices/v{n}.wav")
         old = time.time() - 86400 * (10 - n)  # entry 0 is the least recently used
         os.utime(store.path_for(_key(n)), (old, old))
@@ -78,8 +78,16 @@ def test_ls_shows_one_row_per_entry_with_its_source(folder, capsys):
     lines = out.strip().splitlines()
     assert lines[0].split()[:3] == ["HASH", "MODEL", "SIZE"]
     assert len(lines) == 4
-    assert lines[1].startswith("2" * 12)  # most recently used first
+    # The entry's own name (its file's), most recently used first.
+    assert lines[1].startswith(DiskStore(folder).path_for(_key(2)).stem[:12])
     assert "/voices/v0.wav" in lines[3]
+
+
+def test_ls_long_shows_each_entrys_whole_name_and_clip_hash(folder, capsys):
+    code, out, _ = run(capsys, "ls", "--long", "--cache-dir", str(folder))
+    assert code == 0
+    cells = out.splitlines()[1].split()
+    assert cells[:2] == [DiskStore(folder).path_for(_key(2)).stem, "2" * 64]
 
 
 def test_ls_json_lists_the_same_fields(folder, capsys):
@@ -90,6 +98,7 @@ def test_ls_json_lists_the_same_fields(folder, capsys):
     fields = {"content_hash", "source", "model_fingerprint", "size", "created", "last_used"}
     assert all(fields <= row.keys() for row in rows)
     assert rows[0]["content_hash"] == "2" * 64
+    assert rows[0]["hash"] == DiskStore(folder).path_for(_key(2)).stem
 
 
 def test_ls_of_an_empty_or_missing_folder_says_so(tmp_path, capsys):
@@ -98,13 +107,18 @@ def test_ls_of_an_empty_or_missing_folder_says_so(tmp_path, capsys):
     assert "No entries" in out
 
 
-def test_a_cache_dir_under_a_regular_file_is_an_error_not_a_traceback(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["ls", "stats", "verify", "rm"])
+@pytest.mark.parametrize("below", ["", "cache"])
+def test_a_cache_dir_that_is_a_file_is_one_line_that_says_so(tmp_path, capsys, command, below):
     afile = tmp_path / "file"
     afile.write_text("x")
-    code, _, err = run(capsys, "ls", "--cache-dir", str(afile / "cache"))
+    extra = ["abcd"] if command == "rm" else []
+    code, _, err = run(capsys, command, *extra, "--cache-dir", str(afile / below))
     assert code == 1
-    assert err.startswith("cached-tts: error:")
-    assert "Traceback" not in err
+    assert err == (
+        f"cached-tts: error: --cache-dir {afile / below}: {afile} is a file, not a folder; "
+        "give a cache folder\n"
+    )
 
 
 def test_stats_reports_entries_bytes_and_seconds_to_rebuild(folder, capsys):
@@ -119,10 +133,26 @@ def test_stats_reports_entries_bytes_and_seconds_to_rebuild(folder, capsys):
     assert "per process" in out
 
 
+def test_stats_shows_the_disk_against_its_cap_as_ccache_does(folder, capsys):
+    used = sum(f.stat().st_size for f in entry_files(folder))
+    code, out, _ = run(capsys, "stats", "--cache-dir", str(folder), "--max-bytes", str(used * 4))
+    assert code == 0
+    assert "(25%) of max_disk_bytes" in out
+    code, out, _ = run(capsys, "stats", "--cache-dir", str(folder))
+    assert "of 1.1 GB (0%)" in out  # the library's default cap, 1 GiB
+
+
 def test_verify_passes_a_sound_cache(folder, capsys):
     code, out, _ = run(capsys, "verify", "--cache-dir", str(folder))
     assert code == 0
     assert "3 entries checked, 0 damaged" in out
+
+
+def test_counts_of_one_read_in_the_singular(folder, capsys):
+    for stale in entry_files(folder)[1:]:
+        stale.unlink()
+    assert "1 entry checked, 0 damaged" in run(capsys, "verify", "--cache-dir", str(folder))[1]
+    assert "Removed 1 entry from" in run(capsys, "clear", "--yes", "--cache-dir", str(folder))[1]
 
 
 def test_verify_reports_a_corrupt_entry_and_exits_1_until_fixed(folder, capsys):
@@ -206,13 +236,20 @@ def test_an_unexpected_failure_is_one_line_not_a_traceback(tmp_path, monkeypatch
     def broken(_args):
         raise RuntimeError("CUDA is not available")
 
-    monkeypatch.setattr("cached_tts._cli._voice_commands.load", broken)
-    voice = tmp_path / "voice.wav"
-    voice.write_bytes(b"")
+    monkeypatch.setattr("cached_tts._cli._voice_commands._load_step", lambda a, *_: broken(a))
+    voice = write_voice_clip(tmp_path / "voice.wav", seconds=0.5)
     code, _, err = run(
-        capsys, "say", "Hi.", "--voice", str(voice), "--out", str(tmp_path / "o.wav")
+        capsys,
+        "say",
+        "Hi.",
+        "--voice",
+        str(voice),
+        "--out",
+        str(tmp_path / "o.wav"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
     )
     assert code == 1
-    assert (
-        err == "cached-tts: error: RuntimeError: CUDA is not available (run with -v for details)\n"
+    assert err.endswith(
+        "cached-tts: error: CUDA is not available (RuntimeError); run with -v for the traceback\n"
     )

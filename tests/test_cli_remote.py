@@ -4,6 +4,7 @@ Entries are small fakes written through ``ConditionalCache(..., remote=url)``;
 no Chatterbox model is built (the voice commands get a fake one).
 """
 
+import hashlib
 import io
 import json
 import sys
@@ -13,14 +14,16 @@ import pytest
 import redis
 import torch
 from redis_server import free_port, keys_of
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._entry import Entry
 from cached_tts._format import encode
 from cached_tts._store import DiskStore
+from cached_tts.testing import write_voice_clip
 
-SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear"]
+SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear", "rm"]
 NEEDS_REDIS = [
     ["stats"],
     ["ls"],
@@ -36,7 +39,7 @@ def key(name: str) -> EntryKey:
 
 
 def entry(value: float = 1.0) -> Entry:
-    return Entry({"gen.embedding": torch.full((1, 8), value)}, (), 0.5)
+    return voice_entry(value, prepare_seconds=0.5)
 
 
 def name_of(name: str, prefix: str = "cached-tts:") -> str:
@@ -279,7 +282,7 @@ def test_prune_remote_older_than_removes_redis_values_created_that_long_ago(
         capsys, "prune", "--older-than", "9d", "--cache-dir", folder, "--remote", redis_url
     )
     assert code == 0
-    assert "Removed 1 entries created before" in out
+    assert "Removed 1 entry created before" in out
     assert not fleet.exists(name_of("d"))
     assert len(entry_names(redis_url)) == 3
     assert len(DiskStore(folder).files()) == 2  # used just now
@@ -329,6 +332,54 @@ def test_a_password_in_the_url_is_never_printed(folder, capsys):
     assert "tts:***@127.0.0.1" in err
 
 
+# -- rm and forget ------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice(tmp_path, folder, redis_url):
+    """Alice's clip: on this disk and in Redis for one model, only in Redis for another."""
+    clip = tmp_path / "alice.wav"
+    clip.write_bytes(b"alice" * 50)
+    content = hashlib.sha256(clip.read_bytes()).hexdigest()
+    for where, weights in ((folder, "weights:a"), (tmp_path / "other-machine", "weights:b")):
+        cache = ConditionalCache(where, remote=redis_url)
+        cache.get_or_prepare(EntryKey(content, weights, ()), entry, source=str(clip))
+    fill(tmp_path / "third-machine", redis_url, "c")  # someone else's voice
+    return clip
+
+
+def test_rm_clip_remote_erases_it_from_disk_and_the_fleets_redis(folder, alice, redis_url, capsys):
+    code, out, _ = run(capsys, "rm", alice, "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert f"Removed 2 entries made from {alice}" in out
+    assert entry_names(redis_url) == [name_of("c").encode()]
+    assert DiskStore(folder).files() == []
+
+
+@pytest.mark.usefixtures("fleet")
+def test_rm_hash_remote_removes_an_entry_only_redis_has(folder, redis_url, capsys):
+    only_in_redis = key("c").digest
+    code, _, _ = run(capsys, "rm", only_in_redis[:8], "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert name_of("c").encode() not in entry_names(redis_url)
+    assert len(entry_names(redis_url)) == 2
+
+
+def test_rm_without_remote_leaves_redis_alone_even_with_the_environment_set(
+    folder, alice, env_remote, capsys
+):
+    assert run(capsys, "rm", alice, "--cache-dir", folder)[0] == 0
+    assert DiskStore(folder).files() == []
+    assert len(entry_names(env_remote)) == 3
+
+
+def test_forget_erases_a_voice_from_every_tier_of_the_cache(folder, alice, redis_url):
+    cache = ConditionalCache(folder, remote=redis_url)
+    assert cache.forget(alice) == 2
+    assert entry_names(redis_url) == [name_of("c").encode()]
+    assert DiskStore(folder).files() == []
+
+
 # -- the voice commands (a fake model) --------------------------------------------
 
 
@@ -371,8 +422,8 @@ def fake_model(monkeypatch):
 def voices(tmp_path):
     folder = tmp_path / "voices"
     folder.mkdir()
-    for name in ("alice", "bob"):
-        (folder / f"{name}.wav").write_bytes(name.encode() * 100)
+    for seed, name in enumerate(("alice", "bob")):
+        write_voice_clip(folder / f"{name}.wav", seconds=0.2, seed=seed)
     return folder
 
 

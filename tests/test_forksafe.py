@@ -6,8 +6,8 @@ import sys
 import threading
 
 import pytest
-import torch
 from forking import in_forked_child, start_child, wait_for_child
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._entry import Entry
@@ -26,7 +26,7 @@ def key(n: int = 0) -> EntryKey:
 
 
 def entry(value: float = 1.0) -> Entry:
-    return Entry({"gen.embedding": torch.full((1, 8), value)})
+    return voice_entry(value)
 
 
 class Parked:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 
 import pytest
@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
-from strategies import entries, entry_keys
+from strategies import entries, entry_keys, forge, header_of, voice_entry
 
-from cached_tts._entry import Entry
+from cached_tts._entry import Entry, UncacheableError
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import FORMAT, decode, encode
 from cached_tts._keys import EntryKey
@@ -41,31 +41,15 @@ def assert_same_entry(actual, expected):
         assert_bitwise_equal(actual.tensors[name], tensor, name)
 
 
+def with_tensor(entry, name, tensor):
+    """``entry`` with ``name`` holding ``tensor`` instead."""
+    return Entry({**entry.tensors, name: tensor}, entry.absent, entry.prepare_seconds, entry.order)
+
+
 def tiny_entry():
-    return Entry(
-        {"gen.embedding": torch.tensor([[1, 2], [3, 4]], dtype=torch.uint8).t()},
-        absent=("gen.prompt_feat_len",),
-        prepare_seconds=0.5,
-    )
-
-
-def header_of(data):
-    """The parsed safetensors header, and the tensor bytes after it."""
-    length = int.from_bytes(data[:8], "little")
-    return json.loads(data[8 : 8 + length]), data[8 + length :]
-
-
-def forge(data, change):
-    """Rewrite an entry's header with ``change`` and a checksum that matches it."""
-    header, body = header_of(data)
-    change(header)
-    header["__metadata__"].pop("checksum", None)
-    canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode())
-    digest.update(body)
-    header["__metadata__"]["checksum"] = digest.hexdigest()
-    raw = json.dumps(header).encode()
-    return len(raw).to_bytes(8, "little") + raw + body
+    """A VC preparation whose embedding is a transposed view (its strides must survive)."""
+    embedding = torch.tensor([[1, 2], [3, 4]], dtype=torch.float32).t()
+    return with_tensor(voice_entry(vc=True, prepare_seconds=0.5), "ref.embedding", embedding)
 
 
 # -- the round trip --------------------------------------------------------
@@ -97,9 +81,8 @@ def test_an_entry_decoded_without_a_key_reports_the_stored_key(entry):
 
 def test_a_transposed_tensor_keeps_its_strides():
     prompt_feat = torch.arange(12.0).reshape(1, 3, 4).transpose(1, 2)
-    restored, _ = decode(
-        encode(KEY, Entry({"gen.prompt_feat": prompt_feat}), source="", created=0.0), KEY
-    )
+    entry = with_tensor(voice_entry(), "gen.prompt_feat", prompt_feat)
+    restored, _ = decode(encode(KEY, entry, source="", created=0.0), KEY)
     assert restored.tensors["gen.prompt_feat"].stride() == prompt_feat.stride() == (12, 1, 4)
     assert torch.equal(restored.tensors["gen.prompt_feat"], prompt_feat)
 
@@ -107,35 +90,29 @@ def test_a_transposed_tensor_keeps_its_strides():
 @pytest.mark.parametrize(
     "view",
     [
-        lambda t: t[:, ::2],  # gapped
-        lambda t: t[:1].expand(3, 4),  # overlapping
-        lambda t: t.t()[1:],  # transposed and offset
+        lambda t: t[:, :, ::2],  # gapped
+        lambda t: t[:, :1].expand(1, 3, 4),  # overlapping
+        lambda t: t.transpose(1, 2)[:, 1:],  # transposed and offset
     ],
     ids=["gapped", "overlapping", "offset"],
 )
 def test_a_view_that_is_not_dense_keeps_its_values(view):
-    tensor = view(torch.arange(12.0).reshape(3, 4))
-    restored, _ = decode(encode(KEY, Entry({"ref.x": tensor}), source="", created=0.0), KEY)
-    assert torch.equal(restored.tensors["ref.x"], tensor)
+    tensor = view(torch.arange(12.0).reshape(1, 3, 4))
+    entry = with_tensor(voice_entry(vc=True), "ref.prompt_feat", tensor)
+    restored, _ = decode(encode(KEY, entry, source="", created=0.0), KEY)
+    assert torch.equal(restored.tensors["ref.prompt_feat"], tensor)
 
 
 def test_decoded_tensors_are_writable_and_share_nothing_with_the_bytes():
     data = encode(KEY, tiny_entry(), source="", created=0.0)
     restored, _ = decode(data, KEY)
-    restored.tensors["gen.embedding"].fill_(0)
+    restored.tensors["ref.embedding"].fill_(0)
     again, _ = decode(data, KEY)
-    assert_bitwise_equal(again.tensors["gen.embedding"], tiny_entry().tensors["gen.embedding"], "")
+    assert_bitwise_equal(again.tensors["ref.embedding"], tiny_entry().tensors["ref.embedding"], "")
 
 
 def test_an_entry_is_a_standard_safetensors_file():
-    entry = Entry(
-        {
-            "t3.speaker_emb": torch.randn(1, 256),
-            "gen.prompt_token": torch.arange(6, dtype=torch.int64).reshape(1, 6),
-            "gen.prompt_feat": torch.randn(1, 5, 3).transpose(1, 2),
-            "gen.mask": torch.tensor([True, False]),
-        }
-    )
+    entry = with_tensor(voice_entry(), "t3.speaker_emb", torch.randn(1, 256))
     data = encode(KEY, entry, source="voice.wav", created=0.0)
     loaded = safetensors_load(data)
     layout = json.loads(header_of(data)[0]["__metadata__"]["layout"])
@@ -151,7 +128,7 @@ def test_an_entry_is_a_standard_safetensors_file():
 def test_the_header_names_the_format_key_and_source():
     data = encode(KEY, tiny_entry(), source="voice.wav", created=12.5)
     metadata = header_of(data)[0]["__metadata__"]
-    assert metadata["format"] == FORMAT == "cached-tts/1"
+    assert metadata["format"] == FORMAT == "cached-tts/2"
     assert metadata["key"] == KEY.canonical
     assert metadata["source"] == "voice.wav"
     assert float(metadata["created"]) == 12.5
@@ -225,9 +202,9 @@ def test_a_deeply_nested_header_is_refused_as_damage():
 
 def test_a_plain_safetensors_file_is_refused():
     with pytest.raises(DamagedEntryError, match="metadata"):
-        decode(safetensors_save({"gen.embedding": torch.zeros(2)}), KEY)
+        decode(safetensors_save({"ref.embedding": torch.zeros(2)}), KEY)
     with pytest.raises(DamagedEntryError, match="checksum"):
-        decode(safetensors_save({"gen.embedding": torch.zeros(2)}, metadata={"a": "b"}), KEY)
+        decode(safetensors_save({"ref.embedding": torch.zeros(2)}, metadata={"a": "b"}), KEY)
 
 
 @pytest.mark.parametrize(
@@ -235,15 +212,15 @@ def test_a_plain_safetensors_file_is_refused():
     [
         lambda h: h["__metadata__"].update(format="cached-tts/0"),
         lambda h: h["__metadata__"].pop("fields"),
-        lambda h: h["__metadata__"].update(fields='["gen.missing"]'),
+        lambda h: h["__metadata__"].update(fields='["ref.missing"]'),
         lambda h: h["__metadata__"].update(fields="not json"),
-        lambda h: h["__metadata__"].update(layout='{"gen.embedding": [0, 1, 2]}'),
+        lambda h: h["__metadata__"].update(layout='{"ref.embedding": [0, 1, 2]}'),
         lambda h: h["__metadata__"].update(created="yesterday"),
-        lambda h: h["gen.embedding"].update(dtype="F8_E4M3"),
-        lambda h: h["gen.embedding"].update(shape=[3, 2]),
-        lambda h: h["gen.embedding"].update(shape=["two", 2]),
-        lambda h: h["gen.embedding"].update(data_offsets=[0, 400]),
-        lambda h: h["gen.embedding"].update(data_offsets=None),
+        lambda h: h["ref.embedding"].update(dtype="F8_E4M3"),
+        lambda h: h["ref.embedding"].update(shape=[3, 2]),
+        lambda h: h["ref.embedding"].update(shape=["two", 2]),
+        lambda h: h["ref.embedding"].update(data_offsets=[0, 400]),
+        lambda h: h["ref.embedding"].update(data_offsets=None),
     ],
     ids=[
         "format",
@@ -264,3 +241,249 @@ def test_a_header_with_a_valid_checksum_but_inconsistent_fields_is_refused(chang
     decode(forge(data, lambda _: None), KEY)  # the forger itself makes valid entries
     with pytest.raises(DamagedEntryError):
         decode(forge(data, change), KEY)
+
+
+def dumped(value):
+    """A metadata value as the header holds it: JSON text."""
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # The cases the issue names: each raised AttributeError, TypeError or OverflowError.
+        lambda h: h["__metadata__"].update(layout=dumped([1])),
+        lambda h: h["__metadata__"].update(absent=dumped([1])),
+        lambda h: h["ref.embedding"].update(data_offsets=[0, float("inf")]),
+        lambda h: h["__metadata__"].update(fields=dumped({"ref.embedding": 1})),
+        lambda h: h["__metadata__"].update(created=5),
+        lambda h: h["__metadata__"].update(created="inf"),
+        lambda h: h["__metadata__"].update(prepare_seconds="nan"),
+        lambda h: h["__metadata__"].update(prepare_seconds="-1"),
+        lambda h: h["__metadata__"].update(key=dumped([1])),
+        lambda h: h["__metadata__"].update(key=dumped({"content": 1})),
+        lambda h: h["ref.embedding"].update(shape=[2.0, 2]),
+        lambda h: h["ref.embedding"].update(shape=[True, 2, 2]),
+        lambda h: h["ref.embedding"].update(data_offsets=[-8, 8]),
+        lambda h: h.update(extra={"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}),
+        lambda h: h["ref.embedding"].update(extra=1),
+        lambda h: h.update({"ref.embedding": "F32"}),
+        # A field both absent and a tensor; a field named twice.
+        lambda h: h["__metadata__"].update(absent=dumped(["ref.prompt_feat_len", "ref.embedding"])),
+        lambda h: h["__metadata__"].update(
+            fields=dumped([*json.loads(h["__metadata__"]["fields"]), "ref.embedding"])
+        ),
+        lambda h: h["__metadata__"].update(layout=dumped({"ref.embedding": [1, 1]})),
+        lambda h: h["__metadata__"].update(layout=dumped({"ref.nothing": [1, 0]})),
+    ],
+)
+def test_a_forged_header_of_any_malformed_structure_is_damage(change):
+    data = encode(KEY, tiny_entry(), source="a.wav", created=0.0)
+    with pytest.raises(DamagedEntryError):
+        decode(forge(data, change), KEY)
+    with pytest.raises(DamagedEntryError):
+        decode(forge(data, change), None)
+
+
+def raw_entry(tensors, fields, absent):
+    """An entry file as ``encode`` writes one, but of any fields (no schema check)."""
+    metadata = {
+        "format": FORMAT,
+        "key": KEY.canonical,
+        "fields": dumped(fields),
+        "absent": dumped(absent),
+        "layout": "{}",
+        "source": "a.wav",
+        "created": "0.0",
+        "prepare_seconds": "0.0",
+    }
+    return forge(safetensors_save(tensors, metadata=metadata), lambda _: None)
+
+
+def test_a_well_formed_entry_that_drops_a_t3cond_field_is_damage():
+    # T3Cond would quietly default the dropped field to None: a wrong voice.
+    entry = voice_entry()
+    tensors = {n: t.contiguous() for n, t in entry.tensors.items()}
+    decode(raw_entry(tensors, list(entry.fields), list(entry.absent)), KEY)  # the whole one
+    del tensors["t3.cond_prompt_speech_tokens"]
+    fields = [n for n in entry.fields if n != "t3.cond_prompt_speech_tokens"]
+    with pytest.raises(DamagedEntryError, match="not a preparation"):
+        decode(raw_entry(tensors, fields, list(entry.absent)), KEY)
+
+
+def test_an_empty_tensor_of_absurd_sides_is_damage():
+    # No bytes to hold, but torch cannot even compute its strides.
+    entry = with_tensor(voice_entry(vc=True), "ref.prompt_feat", torch.empty(0, 1, 1))
+    tensors = {n: t.contiguous() for n, t in entry.tensors.items()}
+    data = raw_entry(tensors, list(entry.fields), list(entry.absent))
+    decode(data, KEY)
+    with pytest.raises(DamagedEntryError, match="shape"):
+        decode(forge(data, lambda h: h["ref.prompt_feat"].update(shape=[0, 2**61, 2**61])), KEY)
+
+
+@pytest.mark.parametrize(
+    ("name", "tensor"),
+    [
+        ("gen.extra", torch.zeros(2)),
+        ("t3.speaker_emb", torch.zeros(1, 4, dtype=torch.int64)),  # an embedding of integers
+        ("gen.prompt_feat", torch.zeros(1, 8)),  # one dimension short
+        ("gen.prompt_token", torch.zeros(1, 4, dtype=torch.bool)),
+    ],
+    ids=["extra", "dtype", "rank", "bool"],
+)
+def test_an_entry_with_fields_other_than_a_preparations_is_damage(name, tensor):
+    entry = voice_entry()
+    tensors = {**{n: t.contiguous() for n, t in entry.tensors.items()}, name: tensor}
+    fields = list(dict.fromkeys([*entry.fields, name]))
+    with pytest.raises(DamagedEntryError, match="not a preparation"):
+        decode(raw_entry(tensors, fields, list(entry.absent)), KEY)
+
+
+def test_encode_refuses_what_decode_would_refuse():
+    with pytest.raises(UncacheableError):
+        encode(KEY, Entry({"gen.embedding": torch.zeros(1, 4)}), source="", created=0.0)
+
+
+def test_an_entry_keeps_upstreams_field_order_with_absent_fields_in_place():
+    entry = voice_entry()
+    assert entry.fields.index("gen.prompt_feat_len") == entry.fields.index("gen.prompt_feat") + 1
+    restored, _ = decode(encode(KEY, entry, source="", created=0.0), KEY)
+    assert restored.fields == entry.fields
+    assert list(restored.copies("gen", "cpu")) == [
+        "prompt_token",
+        "prompt_token_len",
+        "prompt_feat",
+        "prompt_feat_len",
+        "embedding",
+    ]
+
+
+# -- any forged header: a whole entry or DamagedEntryError, nothing else -----
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_SAMPLE = encode(KEY, voice_entry(), source="a.wav", created=0.0)
+_NAMES = [n for n in header_of(_SAMPLE)[0] if n != "__metadata__"]
+_FIELDS = json.loads(header_of(_SAMPLE)[0]["__metadata__"]["fields"])
+_FIELD_NAMES = [*_FIELDS, "ref.embedding", "x"]
+_small_ints = st.integers(-2, 2200) | st.sampled_from([2**61, 2**62 - 1, 2**63, -(2**63), 2**64])
+_numbers = _small_ints | st.floats() | st.booleans()
+
+
+_DELETE = object()
+_METADATA_FIELDS = ["format", "key", "fields", "absent", "layout", "source", "created"]
+
+
+def edit_at(path, value):
+    """An edit that sets (or with ``_DELETE`` removes) one place in a header."""
+
+    def apply(header):
+        target = header
+        for part in path[:-1]:
+            target = target[part]
+        if value is _DELETE:
+            target.pop(path[-1], None)
+        else:
+            target[path[-1]] = value
+
+    return apply
+
+
+def dropped_field(name):
+    """An edit that removes a tensor and its field: a dropped T3Cond field, say."""
+
+    def apply(header):
+        header.pop(name)
+        metadata = header["__metadata__"]
+        metadata["fields"] = json.dumps([n for n in json.loads(metadata["fields"]) if n != name])
+
+    return apply
+
+
+def _maybe_deleted(values):
+    return values | st.just(_DELETE)
+
+
+#: One arbitrary edit of an entry's header (a callable that applies it).
+header_edits = st.one_of(
+    st.builds(
+        edit_at,
+        st.tuples(st.sampled_from(["__metadata__", *_NAMES]) | st.text(max_size=6)),
+        _json,
+    ),
+    st.builds(
+        edit_at,
+        st.tuples(
+            st.sampled_from(_NAMES), st.sampled_from(["dtype", "shape", "data_offsets", "other"])
+        ),
+        _maybe_deleted(
+            _json
+            | st.lists(_numbers, max_size=4)
+            | st.sampled_from(["F32", "F64", "I64", "BOOL", "U8", "F8_E4M3"])
+        ),
+    ),
+    st.builds(
+        edit_at,
+        st.tuples(st.just("__metadata__"), st.sampled_from([*_METADATA_FIELDS, "prepare_seconds"])),
+        _maybe_deleted(
+            _json | _json.map(json.dumps) | st.sampled_from(["inf", "nan", "-0", "1e400"])
+        ),
+    ),
+    st.builds(
+        edit_at,
+        st.tuples(st.just("__metadata__"), st.sampled_from(["fields", "absent"])),
+        st.lists(st.sampled_from(_FIELD_NAMES), max_size=12).map(json.dumps),
+    ),
+    st.builds(
+        edit_at,
+        st.just(("__metadata__", "layout")),
+        st.dictionaries(
+            st.sampled_from(_FIELD_NAMES),
+            st.lists(_small_ints | st.floats(), max_size=4),
+            max_size=3,
+        ).map(json.dumps),
+    ),
+    st.builds(dropped_field, st.sampled_from(_NAMES)),
+    # Edits that keep an entry whole: any field order, any source.
+    st.builds(
+        edit_at, st.just(("__metadata__", "fields")), st.permutations(_FIELDS).map(json.dumps)
+    ),
+    st.builds(edit_at, st.just(("__metadata__", "source")), st.text(max_size=8)),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(header_edits, min_size=1, max_size=3))
+def test_a_forged_header_decodes_to_a_whole_entry_or_damage_and_nothing_else(edits):
+    from chatterbox.tts import Conditionals
+
+    from cached_tts._entry import conditionals_from_entry, ref_dict_from_entry, schema_problem_of
+    from cached_tts._format import check
+
+    def apply(header):
+        for edit in edits:
+            # An earlier edit may have removed what this one changes.
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
+                edit(header)
+
+    data = forge(_SAMPLE, apply)
+    info, damage = check(data, KEY.digest)
+    try:
+        entry, _ = decode(data, KEY)
+    except DamagedEntryError:
+        assert damage is not None
+        return
+    assert damage is None
+    assert info is not None
+    assert schema_problem_of(entry) is None
+    # What a lookup would build from it builds.
+    if "ref" in {name.partition(".")[0] for name in entry.fields}:
+        assert len(ref_dict_from_entry(entry, "cpu")) == 5
+    else:
+        conds = conditionals_from_entry(entry, 0.5, "cpu", Conditionals)
+        assert list(conds.gen) == [n.partition(".")[2] for n in entry.fields if n[:4] == "gen."]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -15,12 +20,14 @@ from strategies import entry_keys
 from cached_tts import _hashing
 from cached_tts._hashing import FileHasher
 from cached_tts._keys import (
-    CHECKPOINT_ATTR,
     MODEL_ID_ATTR,
     SCHEMA_VERSION,
     EntryKey,
+    chatterbox_version,
+    checkpoint_fingerprint,
     model_fingerprint,
     preparation_modules,
+    preparation_settings,
     weights_digest,
 )
 
@@ -34,6 +41,7 @@ class FakeModel:
         self.s3gen = SimpleNamespace(
             tokenizer=torch.nn.Linear(2, 2),
             speaker_encoder=torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3)),
+            flow=torch.nn.Linear(2, 2),
         )
         self.device = torch.device("cpu")
 
@@ -82,7 +90,7 @@ def test_the_digest_of_a_key_is_stable_across_releases():
     # Entries on disk are found by this digest: changing how it is computed
     # silently orphans every cache folder, so it is pinned here.
     key = EntryKey(content="ab" * 32, weights="w", settings=(("device", "cpu"),))
-    assert key.schema == SCHEMA_VERSION == 1
+    assert key.schema == SCHEMA_VERSION == 2
     assert key.canonical == (
         '{"content":"' + "ab" * 32 + '","schema":1,"settings":{"device":"cpu"},"weights":"w"}'
     )
@@ -149,81 +157,41 @@ def test_the_weights_digest_depends_on_dtype_and_module_names():
     assert weights_digest([("ve", layer.double())]) != digest
 
 
-# -- model_fingerprint -----------------------------------------------------
+# -- checkpoint_fingerprint ------------------------------------------------
 
 
-def test_a_model_id_overrides_every_other_fingerprint(checkpoint):
-    model = FakeModel()
-    setattr(model, MODEL_ID_ATTR, "my-finetune-v3")
-    setattr(model, CHECKPOINT_ATTR, checkpoint)
-    hasher = FileHasher()
-    assert model_fingerprint(model, hasher) == "id:my-finetune-v3"
-    assert hasher.hashes_computed == 0
-
-
-def test_a_checkpoint_folder_is_fingerprinted_by_its_files_not_the_modules(checkpoint):
-    hasher = FileHasher()
-    model = FakeModel(seed=1)
-    setattr(model, CHECKPOINT_ATTR, checkpoint)
-    other = FakeModel(seed=2)
-    setattr(other, CHECKPOINT_ATTR, str(checkpoint))
-    fingerprint = model_fingerprint(model, hasher)
+def test_a_checkpoint_folder_is_fingerprinted_by_its_files(checkpoint):
+    fingerprint = checkpoint_fingerprint(checkpoint, FileHasher())
     assert fingerprint.startswith("ckpt:")
-    assert model_fingerprint(other, hasher) == fingerprint
+    lines = "".join(
+        f"{name}:{hashlib.sha256((checkpoint / name).read_bytes()).hexdigest()}\n"
+        for name in ("ve.safetensors", "s3gen.safetensors")
+    )
+    # The text that earlier releases hashed: their entries still match.
+    assert fingerprint == "ckpt:" + hashlib.sha256(lines.encode()).hexdigest()
+    assert checkpoint_fingerprint(str(checkpoint), FileHasher()) == fingerprint
 
 
 def test_a_checkpoint_fingerprint_reads_only_the_preparation_weight_files(checkpoint):
-    model = FakeModel()
-    setattr(model, CHECKPOINT_ATTR, checkpoint)
-    before = model_fingerprint(model, FileHasher())
+    before = checkpoint_fingerprint(checkpoint, FileHasher())
     (checkpoint / "t3_cfg.safetensors").write_bytes(b"other text-to-speech weights")
     (checkpoint / "tokenizer.json").write_text("{}")
-    assert model_fingerprint(model, FileHasher()) == before
+    assert checkpoint_fingerprint(checkpoint, FileHasher()) == before
 
 
-def test_a_checkpoint_without_preparation_files_falls_back_to_the_weights(tmp_path):
-    model = FakeModel()
-    setattr(model, CHECKPOINT_ATTR, tmp_path)
-    expected = "weights:" + weights_digest(preparation_modules(model))
-    assert model_fingerprint(model, FileHasher()) == expected
-
-
-def test_without_id_or_checkpoint_the_weights_themselves_are_fingerprinted():
-    hasher = FileHasher()
-    one, same, other = FakeModel(seed=1), FakeModel(seed=1), FakeModel(seed=2)
-    assert model_fingerprint(one, hasher) == model_fingerprint(same, hasher)
-    assert model_fingerprint(one, hasher) != model_fingerprint(other, hasher)
-    assert model_fingerprint(one, hasher) == "weights:" + weights_digest(preparation_modules(one))
-
-
-def test_a_model_without_a_voice_encoder_is_fingerprinted_by_its_s3gen():
-    with_ve, without_ve = FakeModel(seed=1), FakeModel(seed=1, with_ve=False)
-    assert [name for name, _ in preparation_modules(without_ve)] == [
-        "s3gen.tokenizer",
-        "s3gen.speaker_encoder",
-    ]
-    assert model_fingerprint(without_ve, FileHasher()) != model_fingerprint(with_ve, FileHasher())
-
-
-def test_swapping_a_preparation_module_changes_the_fingerprint():
-    model = FakeModel(seed=1)
-    before = model_fingerprint(model, FileHasher())
-    old_ve = model.ve  # kept alive, so its id cannot be reused
-    torch.manual_seed(9)
-    model.ve = torch.nn.Linear(3, 2)
-    assert model_fingerprint(model, FileHasher()) != before
-    assert old_ve is not model.ve
+def test_a_folder_without_preparation_weights_has_no_checkpoint_fingerprint(tmp_path):
+    (tmp_path / "t3_cfg.safetensors").write_bytes(b"text-to-speech weights only")
+    with pytest.raises(FileNotFoundError, match=r"ve\.safetensors"):
+        checkpoint_fingerprint(tmp_path, FileHasher())
 
 
 @pytest.mark.usefixtures("clock_ahead")
 def test_a_checkpoint_fingerprint_changes_with_a_files_content_and_hashes_once(checkpoint):
-    model = FakeModel()
-    setattr(model, CHECKPOINT_ATTR, checkpoint)
     hasher = FileHasher()
 
-    first = model_fingerprint(model, hasher)
+    first = checkpoint_fingerprint(checkpoint, hasher)
     assert hasher.hashes_computed == 2  # ve.safetensors and s3gen.safetensors
-    assert model_fingerprint(model, hasher) == first
+    assert checkpoint_fingerprint(checkpoint, hasher) == first
     assert hasher.hashes_computed == 2  # unchanged files cost no rehash
 
     ve = checkpoint / "ve.safetensors"
@@ -232,6 +200,161 @@ def test_a_checkpoint_fingerprint_changes_with_a_files_content_and_hashes_once(c
         time.sleep(0.005)
         ve.write_bytes(b"fine-tuned encoder!!!")  # same size, same mtime
         os.utime(ve, ns=(before.st_atime_ns, before.st_mtime_ns))
-    changed = model_fingerprint(model, hasher)
+    changed = checkpoint_fingerprint(checkpoint, hasher)
     assert changed != first
     assert hasher.hashes_computed == 3  # only the changed file
+
+
+# -- model_fingerprint -----------------------------------------------------
+
+
+def test_a_model_id_overrides_every_other_fingerprint():
+    model = FakeModel()
+    setattr(model, MODEL_ID_ATTR, "my-finetune-v3")
+    assert model_fingerprint(model) == "id:my-finetune-v3"
+
+
+def test_without_id_or_checkpoint_the_weights_themselves_are_fingerprinted():
+    one, same, other = FakeModel(seed=1), FakeModel(seed=1), FakeModel(seed=2)
+    assert model_fingerprint(one) == model_fingerprint(same)
+    assert model_fingerprint(one) != model_fingerprint(other)
+    assert model_fingerprint(one) == "weights:" + weights_digest(preparation_modules(one))
+
+
+def test_a_model_without_a_voice_encoder_is_fingerprinted_by_its_s3gen():
+    with_ve, without_ve = FakeModel(seed=1), FakeModel(seed=1, with_ve=False)
+    assert [name for name, _ in preparation_modules(without_ve)] == [
+        "s3gen.tokenizer",
+        "s3gen.speaker_encoder",
+    ]
+    assert model_fingerprint(without_ve) != model_fingerprint(with_ve)
+
+
+def test_swapping_a_preparation_module_changes_the_fingerprint():
+    model = FakeModel(seed=1)
+    before = model_fingerprint(model)
+    old_ve = model.ve  # kept alive, so its id cannot be reused
+    torch.manual_seed(9)
+    model.ve = torch.nn.Linear(3, 2)
+    assert model_fingerprint(model) != before
+    assert old_ve is not model.ve
+
+
+# -- preparation_settings ----------------------------------------------------
+
+
+def test_the_settings_name_the_dtype_of_s3gens_flow():
+    # S3Gen.dtype is its flow's dtype; embed_ref casts the clip and the mels to it.
+    model = FakeModel()
+    before = dict(preparation_settings(model, "prepare", {}))
+    assert "s3gen.flow=torch.float32" in before["dtype"]
+    model.s3gen.flow.half()
+    after = dict(preparation_settings(model, "prepare", {}))
+    assert "s3gen.flow=torch.float16" in after["dtype"]
+    assert after["dtype"] != before["dtype"]
+
+
+@pytest.mark.parametrize(
+    "library", ["soundfile", "soxr", "numpy", "pyloudnorm", "librosa", "torch", "torchaudio"]
+)
+def test_the_settings_name_the_version_of_what_decodes_and_resamples(library):
+    import importlib.metadata
+
+    settings = dict(preparation_settings(FakeModel(), "prepare", {}))
+    assert settings[f"version:{library}"] == importlib.metadata.version(library)
+
+
+def test_the_settings_name_the_chatterbox_code_and_libsndfile():
+    import importlib.metadata
+
+    import soundfile
+
+    settings = dict(preparation_settings(FakeModel(), "prepare", {}))
+    # The suite runs on a release from the index: its version says it all.
+    assert settings["version:chatterbox"] == (
+        f"chatterbox-tts {importlib.metadata.version('chatterbox-tts')}"
+    )
+    assert settings["version:libsndfile"] == soundfile.__libsndfile_version__
+
+
+# -- which chatterbox ----------------------------------------------------------
+
+
+def install_fake_chatterbox(site, monkeypatch, *, dist=None, version="0.1.7", direct_url=None):
+    """A ``chatterbox`` package in ``site``, shipped by ``dist`` (or by no distribution)."""
+    package = site / "chatterbox"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("VOICE = 1\n")
+    (package / "tts.py").write_text("def prepare(): return 1\n")
+    if dist is not None:
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "RECORD").write_text(
+            "chatterbox/__init__.py,,\nchatterbox/tts.py,,\n"
+            f"{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
+        )
+        if direct_url is not None:
+            (info / "direct_url.json").write_text(json.dumps(direct_url))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "chatterbox", raising=False)
+    importlib.invalidate_caches()
+    return package
+
+
+def test_a_fork_is_named_by_the_distribution_that_ships_chatterbox(tmp_path, monkeypatch):
+    # chatterbox-streaming ships the chatterbox module; there is no chatterbox-tts.
+    install_fake_chatterbox(tmp_path, monkeypatch, dist="chatterbox-streaming", version="0.1.2")
+    assert chatterbox_version() == "chatterbox-streaming 0.1.2"
+
+
+@pytest.mark.parametrize(
+    "direct_url",
+    [
+        {"url": "https://github.com/someone/chatterbox.git", "vcs_info": {"vcs": "git"}},
+        {"url": "file:///home/me/chatterbox", "dir_info": {"editable": True}},
+        {"url": "file:///home/me/chatterbox", "dir_info": {}},
+    ],
+    ids=["git", "editable", "local-folder"],
+)
+def test_a_git_or_local_install_is_named_by_its_source_too(tmp_path, monkeypatch, direct_url):
+    # Same name and version as the release, other code: only the source tells.
+    package = install_fake_chatterbox(
+        tmp_path, monkeypatch, dist="chatterbox-tts", direct_url=direct_url
+    )
+    before = chatterbox_version()
+    assert before.startswith("chatterbox-tts 0.1.7 src:")
+    (package / "tts.py").write_text("def prepare(): return 2\n")
+    assert chatterbox_version() != before
+
+
+def test_chatterbox_without_a_distribution_is_named_by_its_source(tmp_path, monkeypatch):
+    package = install_fake_chatterbox(tmp_path, monkeypatch)
+    before = chatterbox_version()
+    assert before.startswith("no-distribution src:")
+    (package / "models").mkdir()
+    (package / "models" / "s3gen.py").write_text("FLOW = 1\n")
+    assert chatterbox_version() != before
+
+
+def test_the_key_module_imports_no_torch():
+    # Commands that load no model (ls, verify, warm's lookups) must stay light.
+    # The package's __init__ is bypassed: only this module's own imports count.
+    code = (
+        "import sys, types\n"
+        "package = types.ModuleType('cached_tts')\n"
+        f"package.__path__ = [{str(Path(cached_tts_package_dir()))!r}]\n"
+        "sys.modules['cached_tts'] = package\n"
+        "import cached_tts._keys\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'chatterbox') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def cached_tts_package_dir():
+    import cached_tts
+
+    return Path(cached_tts.__file__).parent

@@ -6,6 +6,7 @@ import threading
 
 import redis
 import torch
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entry import Entry
@@ -18,7 +19,7 @@ def key(name: str = "alice") -> EntryKey:
 
 
 def entry(value: float = 1.0) -> Entry:
-    return Entry({"gen.embedding": torch.full((1, 8), value)})
+    return voice_entry(value)
 
 
 def test_a_lease_is_released_even_if_redis_failed_during_the_preparation(tmp_path, redis_url):
@@ -30,7 +31,7 @@ def test_a_lease_is_released_even_if_redis_failed_during_the_preparation(tmp_pat
     def prepare() -> Entry:
         assert client.exists(lease)  # held while preparing
         # A blip (a timed-out write, say) starts a back-off mid-preparation.
-        cache._remote._failed(ConnectionError("a blip"))
+        cache._remote._health.failed(ConnectionError("a blip"))
         return entry()
 
     cache.get_or_prepare(key(), prepare)

@@ -10,10 +10,12 @@ import time
 import pytest
 import redis
 import torch
+from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entry import Entry
 from cached_tts._format import encode
+from cached_tts._remote import open_remote
 from cached_tts._store import DiskStore
 
 # Short back-offs so that recovery is observable within a test.
@@ -25,7 +27,7 @@ def key(name: str = "alice") -> EntryKey:
 
 
 def entry(value: float = 1.0) -> Entry:
-    return Entry({"gen.embedding": torch.full((1, 8), value)}, ("gen.prompt_feat_len",), 0.5)
+    return voice_entry(value, prepare_seconds=0.5)
 
 
 def preparer(value: float = 1.0, delay: float = 0.0):
@@ -145,6 +147,56 @@ def test_a_damaged_value_is_deleted_and_recomputed_not_served(tmp_path, redis_ur
     assert cache.stats().misses == 1
     # The recomputed entry replaced the damaged value.
     assert client.get(entry_name(key())) != bad
+
+
+WRONG_TYPES = {
+    "list": lambda c, name: c.rpush(name, b"junk"),
+    "hash": lambda c, name: c.hset(name, "field", b"junk"),
+    "set": lambda c, name: c.sadd(name, b"junk"),
+}
+
+
+@pytest.mark.parametrize("kind", list(WRONG_TYPES))
+def test_a_key_of_the_wrong_type_is_damage_replaced_by_the_good_entry_not_an_outage(
+    tmp_path, redis_url, kind
+):
+    client = redis.Redis.from_url(redis_url)
+    WRONG_TYPES[kind](client, entry_name(key()))
+    cache = machine(tmp_path, "a", redis_url)
+    prepare = preparer(2.0)
+
+    got = cache.get_or_prepare(key(), prepare)
+
+    assert same(got, entry(2.0))
+    assert len(prepare.calls) == 1
+    assert cache.stats().remote_errors == 0  # Redis answered: no back-off
+    assert client.type(entry_name(key())) == b"string"
+    # Another worker is served the good entry from Redis.
+    other = machine(tmp_path, "b", redis_url)
+    assert same(other.get_or_prepare(key(), preparer(3.0)), entry(2.0))
+    assert other.stats().remote_hits == 1
+
+
+def test_a_wrong_typed_key_is_removed_only_while_it_still_is_one(redis_url, monkeypatch):
+    client = redis.Redis.from_url(redis_url)
+    name = entry_name(key())
+    client.rpush(name, b"junk")
+    good = encode(key(), entry(4.0), source="x", created=0.0)
+    tier = open_remote(redis_url, FAST)
+    real_get = tier._client.get
+
+    def get_then_repaired(*args, **kwargs):
+        try:
+            return real_get(*args, **kwargs)
+        finally:  # another worker replaces the list with a good entry meanwhile
+            client.delete(name)
+            client.set(name, good)
+
+    monkeypatch.setattr(tier._client, "get", get_then_repaired)
+
+    assert tier.get(key()) is None
+    assert client.get(name) == good
+    assert tier.errors == 0
 
 
 def test_a_value_stored_under_another_key_is_deleted_and_recomputed(tmp_path, redis_url):

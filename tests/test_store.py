@@ -9,9 +9,9 @@ import time
 
 import pytest
 import torch
+from strategies import voice_entry
 
 from cached_tts._atomic import TEMP_PREFIX
-from cached_tts._entry import Entry
 from cached_tts._keys import EntryKey
 from cached_tts._store import DiskStore
 
@@ -21,11 +21,7 @@ def key_for(n):
 
 
 def entry_for(n):
-    return Entry(
-        {"ref.embedding": torch.full((1, 16), float(n)), "ref.prompt_token": torch.arange(4) + n},
-        absent=("ref.prompt_feat_len",),
-        prepare_seconds=1.25,
-    )
+    return voice_entry(float(n), vc=True, prepare_seconds=1.25)
 
 
 def set_last_use(path, seconds):
@@ -47,7 +43,7 @@ def test_a_written_entry_reads_back(store):
     store.write(key_for(1), entry_for(1), source="voice.wav", created=100.0)
     entry, info = store.read(key_for(1))
     assert torch.equal(entry.tensors["ref.embedding"], entry_for(1).tensors["ref.embedding"])
-    assert torch.equal(entry.tensors["ref.prompt_token"], torch.arange(1, 5))
+    assert torch.equal(entry.tensors["ref.prompt_token"], entry_for(1).tensors["ref.prompt_token"])
     assert entry.absent == ("ref.prompt_feat_len",)
     assert (info.key, info.source, info.created, info.prepare_seconds) == (
         key_for(1),

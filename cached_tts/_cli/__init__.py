@@ -1,26 +1,26 @@
 """The ``cached-tts`` command (also ``python -m cached_tts``).
 
 Exit codes: 0 on success, 1 on a failure the command reports in one line
-(``cached-tts: error: ...``, never a traceback), 2 on bad usage.
+(``cached-tts: error: ...``, never a traceback), 2 on bad usage, 130 after
+Ctrl-C (one line, wherever it lands, even while torch imports).
 
-* :mod:`._cache_commands`: ls, stats, verify, prune, clear (no model loaded);
+* :mod:`._cache_commands`: ls, stats, verify, prune, clear, rm (no model loaded);
 * :mod:`._voice_commands`: warm, say (load a model);
 * ``demo``: :mod:`cached_tts._demo`.
+
+Building the parser imports neither torch nor chatterbox: ``--help``,
+``--version``, ``ls`` and ``stats`` stay fast. Each command imports what it
+needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
-
-from cached_tts import _bench_options
-from cached_tts._cli import _cache_commands, _voice_commands
-from cached_tts._cli._options import add_remote, remote_of
-from cached_tts._cli._redis import warn_if_unreachable
-from cached_tts._exceptions import CachedTTSError
 
 __all__ = ["main"]
 
@@ -36,12 +36,39 @@ def _log_to_stderr(target: logging.Logger) -> None:
     target.setLevel(logging.DEBUG)
 
 
+def _version() -> str:
+    import importlib.metadata
+    import platform
+
+    from cached_tts import __version__
+
+    try:
+        chatterbox = importlib.metadata.version("chatterbox-tts")
+    except importlib.metadata.PackageNotFoundError:
+        chatterbox = "not installed"
+    return (
+        f"cached-tts {__version__} (chatterbox-tts {chatterbox}, "
+        f"Python {platform.python_version()})"
+    )
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log what the cache does"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
+    from cached_tts import _bench_options
+    from cached_tts._cli import _cache_commands, _voice_commands
+    from cached_tts._cli._options import add_remote
+
     parser = argparse.ArgumentParser(
         prog="cached-tts",
         description="Chatterbox TTS with cached voice preparations.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the cache does")
+    _add_verbose(parser, default=False)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -54,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--voice", type=Path, help="reference clip (default: a synthetic one)")
-    demo.add_argument("--cache-dir", type=Path, help="cache folder (default: a temporary one)")
+    demo.add_argument(
+        "--cache-dir", type=Path, help="cache folder (default: a temporary one, removed after)"
+    )
     add_remote(demo, use="; an unreachable one is skipped with a warning")
     demo.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     demo.add_argument("--out", type=Path, default=Path("demo.wav"), help="WAV to write")
@@ -78,25 +107,41 @@ def _parser() -> argparse.ArgumentParser:
         help="time misses, hits and upstream's Conditionals.load side by side",
         description=(
             "Build the full Chatterbox architecture with random weights and time a miss, "
-            "memory and disk hits, upstream's Conditionals.load and first hits (about a minute)."
+            "memory and disk hits, upstream's Conditionals.load and first hits (about a minute). "
+            "It uses temporary cache folders of its own."
         ),
     )
     _bench_options.add_arguments(bench)
     bench.set_defaults(run=lambda args: _run_bench(bench, args))
     _voice_commands.add_parsers(commands)
     _cache_commands.add_parsers(commands)
+    # -v where users type it: before or after the command. SUPPRESS keeps a
+    # subcommand from resetting what was given before it.
+    for sub in commands.choices.values():
+        _add_verbose(sub, default=argparse.SUPPRESS)
     return parser
 
 
 def _run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    _bench_options.check_arguments(parser, args)
-    from cached_tts import _bench
+    from cached_tts import _bench, _bench_options
 
+    _bench_options.check_arguments(parser, args)
     return _bench.execute(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    Ctrl-C anywhere, imports included, is one line and exit code 130.
+    """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ncached-tts: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         from cached_tts._runner import run_script
@@ -106,43 +151,52 @@ def main(argv: list[str] | None = None) -> int:
             _log_to_stderr(logging.getLogger("cached_tts"))
         # "" (--remote '') is passed on: it turns the variable's Redis off.
         return run_script(args.script, args.args, cache_dir=args.cache_dir, remote=args.remote)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format=_LOG_FORMAT,
-    )
-    logging.getLogger("cached_tts").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    if not args.verbose:
-        # Chatterbox's dependencies warn about their own deprecations on every run.
+    _configure_logging(verbose=args.verbose)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # users get one line; -v logs the traceback
+        from cached_tts._cli._errors import one_line
+
+        logger.debug("Failure", exc_info=True)
+        print(f"cached-tts: error: {one_line(exc, verbose=args.verbose)}", file=sys.stderr)
+        return 1
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=_LOG_FORMAT)
+    # The progress display says what is happening; the log adds warnings, and
+    # with -v everything.
+    logging.getLogger("cached_tts").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        # Chatterbox's dependencies warn about their own deprecations on every
+        # run, and transformers about its attention implementation.
         for category in (FutureWarning, DeprecationWarning, UserWarning):
             warnings.filterwarnings("ignore", category=category)
-    try:
-        if args.command == "demo":
-            from cached_tts._demo import run_demo
+        # transformers and diffusers set their loggers' level when first
+        # imported, from these variables.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-            remote = remote_of(args)
-            if remote is not None:
-                warn_if_unreachable(remote)
-            return run_demo(
-                voice=args.voice,
-                cache_dir=args.cache_dir,
-                remote=remote,
-                device=args.device,
-                out=args.out,
-                random_weights=args.random_weights,
-                generate=not args.no_generate,
-            )
-        code: int = args.run(args)
-    except (CachedTTSError, OSError) as exc:
-        print(f"cached-tts: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cached-tts: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # users get one line; -v logs the traceback
-        logger.debug("Unexpected failure", exc_info=True)
-        print(
-            f"cached-tts: error: {type(exc).__name__}: {exc} (run with -v for details)",
-            file=sys.stderr,
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from cached_tts._cli._options import remote_of
+        from cached_tts._cli._redis import warn_if_unreachable
+        from cached_tts._demo import run_demo
+
+        remote = remote_of(args)
+        if remote is not None:
+            warn_if_unreachable(remote)
+        return run_demo(
+            voice=args.voice,
+            cache_dir=args.cache_dir,
+            remote=remote,
+            device=args.device,
+            out=args.out,
+            random_weights=args.random_weights,
+            generate=not args.no_generate,
         )
-        return 1
+    code: int = args.run(args)
     return code

@@ -1,6 +1,7 @@
-"""Subcommands that read or tidy a cache folder: ls, stats, verify, prune, clear.
+"""Subcommands that read or tidy a cache folder: ls, stats, verify, prune, clear, rm.
 
-None of them loads a model: they read entry headers and file times only.
+None of them loads a model: they read entry headers and file times only, and
+none imports torch's model stack.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cached_tts._cli._options import (
     CommandError,
@@ -23,54 +22,26 @@ from cached_tts._cli._options import (
     iso_time,
     parse_duration,
     parse_size,
+    plural,
     remote_of,
+    store_of,
 )
-from cached_tts._cli._redis import RedisValue, describe, maybe_redis, read_values
-from cached_tts._format import EntryInfo
-from cached_tts._hashing import FileHasher
-from cached_tts._remote import REMOTE_ENV, RemoteTier, redacted
-from cached_tts._store import DiskStore, ScannedEntry
+
+if TYPE_CHECKING:
+    from cached_tts._display import EntryRow
+    from cached_tts._remote import RemoteTier
+    from cached_tts._store import DiskStore
 
 __all__ = ["add_parsers"]
-
-_SHORT = 12
-
-
-def _store(args: argparse.Namespace) -> DiskStore:
-    return DiskStore(cache_dir_of(args))
 
 
 # -- ls -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One row of ``ls``: an entry on disk, or one only in Redis."""
-
-    info: EntryInfo | None
-    size: int
-    damage: str | None
-    file: Path | None = None
-    last_used: float | None = None
-    in_redis: bool | None = None  # None: no Redis in use
-
-    @classmethod
-    def from_disk(cls, item: ScannedEntry, in_redis: set[str] | None) -> Listed:
-        """A disk entry; ``in_redis`` holds the digests Redis has, when it is in use."""
-        also = None if in_redis is None else item.file.path.stem in in_redis
-        return cls(
-            item.info, item.file.size, item.damage, item.file.path, item.file.last_used, also
-        )
-
-    @classmethod
-    def from_redis(cls, value: RedisValue) -> Listed:
-        """An entry Redis has and the disk does not."""
-        return cls(value.info, len(value.data), value.damage, in_redis=True)
-
-
-def _row(item: Listed) -> dict[str, Any]:
+def _row(item: EntryRow) -> dict[str, Any]:
     info = item.info
     return {
+        "hash": item.digest,
         "content_hash": info.key.content if info else None,
         "source": info.source if info else None,
         "model_fingerprint": info.key.weights if info else None,
@@ -79,43 +50,35 @@ def _row(item: Listed) -> dict[str, Any]:
         "last_used": iso_time(item.last_used) if item.last_used is not None else None,
         "file": str(item.file) if item.file else None,
         "damaged": item.damage,
-        "on_disk": item.file is not None,
+        "on_disk": item.on_disk,
         "in_redis": item.in_redis,
     }
 
 
-def _listing(args: argparse.Namespace) -> list[Listed]:
+def _listing(args: argparse.Namespace) -> list[EntryRow]:
     """Disk entries, most recently used first, then those only in Redis, newest first."""
-    items = sorted(_store(args).scan(), key=lambda s: -s.file.last_used)
+    from cached_tts._cli._redis import maybe_redis, read_values
+    from cached_tts._display import EntryRow
+
+    items = sorted(store_of(args).scan(), key=lambda s: -s.file.last_used)
     with maybe_redis(remote_of(args)) as tier:
         if tier is None:
-            return [Listed.from_disk(item, None) for item in items]
+            return [EntryRow.from_scanned(item) for item in items]
         in_redis = {digest for digest, _size in tier.scan_entries()}
         on_disk = {item.file.path.stem for item in items}
-        only = [Listed.from_redis(v) for v in read_values(tier, sorted(in_redis - on_disk))]
-    only.sort(key=lambda listed: -(listed.info.created if listed.info else 0.0))
-    return [Listed.from_disk(item, in_redis) for item in items] + only
-
-
-def _cells(item: Listed, *, with_redis: bool) -> tuple[str, ...]:
-    info = item.info
-    fingerprint = info.key.weights if info else ""
-    kind, _, digest = fingerprint.rpartition(":")
-    fix = "verify --fix --remote URL" if item.file is None else "verify --fix"
-    cells: tuple[str, ...] = (
-        info.key.content[:_SHORT] if info else "(damaged)",
-        f"{kind}:{digest[:_SHORT]}" if kind else digest[:_SHORT],
-        format_bytes(item.size),
-        format_time(info.created) if info else "",
-        format_time(item.last_used) if item.last_used is not None else "",
-    )
-    if with_redis:
-        cells += ("only" if item.file is None else ("yes" if item.in_redis else "no"),)
-    return (*cells, info.source if info else f"{item.damage}; run `cached-tts {fix}`")
+        only = [
+            EntryRow(v.digest, v.info, len(v.data), v.damage, on_disk=False, in_redis=True)
+            for v in read_values(tier, sorted(in_redis - on_disk))
+        ]
+    only.sort(key=lambda row: -(row.info.created if row.info else 0.0))
+    return [EntryRow.from_scanned(item, in_redis) for item in items] + only
 
 
 def run_ls(args: argparse.Namespace) -> int:
     """List entries, most recently used first; with --remote, say which are in Redis."""
+    from cached_tts._display import entry_table
+    from cached_tts._remote import redacted
+
     items = _listing(args)
     if args.json:
         print(json.dumps([_row(item) for item in items], indent=2))
@@ -125,14 +88,7 @@ def run_ls(args: argparse.Namespace) -> int:
         also = f" or in Redis at {redacted(remote)}" if remote else ""
         print(f"No entries in {cache_dir_of(args)}{also}.")
         return 0
-    header: tuple[str, ...] = ("HASH", "MODEL", "SIZE", "CREATED", "LAST USED")
-    header += ("REDIS", "SOURCE") if remote else ("SOURCE",)
-    rows = [header] + [_cells(item, with_redis=remote is not None) for item in items]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        )
+    print("\n".join(entry_table(items, long=args.long)))
     return 0
 
 
@@ -141,6 +97,9 @@ def run_ls(args: argparse.Namespace) -> int:
 
 def _redis_figures(args: argparse.Namespace) -> dict[str, Any] | None:
     """Entries and bytes under the prefix in Redis; ``None`` without --remote."""
+    from cached_tts._cli._redis import maybe_redis
+    from cached_tts._remote import redacted
+
     remote = remote_of(args)
     with maybe_redis(remote) as tier:
         if tier is None or remote is None:
@@ -154,9 +113,18 @@ def _redis_figures(args: argparse.Namespace) -> dict[str, Any] | None:
         }
 
 
+def _share(used: int, cap: int) -> str:
+    """``used`` against ``cap``, as ``ccache -s`` shows it.
+
+    >>> _share(250_000_000, 1_000_000_000)
+    '250.0 MB of 1.0 GB (25%)'
+    """
+    return f"{format_bytes(used)} of {format_bytes(cap)} ({used / cap:.0%})" if cap else "0 B"
+
+
 def run_stats(args: argparse.Namespace) -> int:
     """Print what the folder (and with --remote, Redis) holds; hit counters live in each process."""
-    items = _store(args).scan()
+    items = store_of(args).scan()
     healthy = [s for s in items if s.damage is None and s.info is not None]
     disk_bytes = sum(s.file.size for s in items)
     remote = _redis_figures(args)
@@ -165,6 +133,7 @@ def run_stats(args: argparse.Namespace) -> int:
         "entries": len(items),
         "damaged_entries": len(items) - len(healthy),
         "disk_bytes": disk_bytes,
+        "max_disk_bytes": args.max_bytes,
         "memory_bytes": 0,
         "seconds_to_rebuild": round(sum(s.info.prepare_seconds for s in healthy if s.info), 3),
         "remote": remote,
@@ -176,9 +145,10 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
+    damaged = figures["damaged_entries"]
     print(f"Cache folder:        {figures['cache_dir']}")
-    print(f"Entries:             {figures['entries']} ({figures['damaged_entries']} damaged)")
-    print(f"Disk tier:           {format_bytes(disk_bytes)}")
+    print(f"Entries:             {len(items)} ({damaged} damaged)")
+    print(f"Disk tier:           {_share(disk_bytes, args.max_bytes)} of max_disk_bytes")
     print("Memory tier:         per process (empty in this command)")
     print(f"Redis tier:          {_redis_line(remote)}")
     print(f"Seconds to rebuild:  {figures['seconds_to_rebuild']:.1f} s of preparation stored")
@@ -190,10 +160,12 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def _redis_line(remote: dict[str, Any] | None) -> str:
+    from cached_tts._remote import REMOTE_ENV
+
     if remote is None:
         return f"not in use (--remote URL or ${REMOTE_ENV})"
     return (
-        f"{remote['entries']} entries, {format_bytes(remote['bytes'])} "
+        f"{plural(remote['entries'], 'entry', 'entries')}, {format_bytes(remote['bytes'])} "
         f"in {remote['url']} (prefix {remote['prefix']!r})"
     )
 
@@ -203,18 +175,23 @@ def _redis_line(remote: dict[str, Any] | None) -> str:
 
 def _verify_disk(args: argparse.Namespace) -> tuple[int, int, int]:
     """Entries checked, damaged, and damaged ones left in the folder."""
-    items = _store(args).scan()
+    store = store_of(args)
+    items = store.scan()
     damaged = [s for s in items if s.damage is not None]
     for item in damaged:
         verb = "removed" if args.fix else "damaged"
         if args.fix:
-            item.file.path.unlink(missing_ok=True)
+            store.remove_entry(item.file.path)
         print(f"{verb} {item.file.path}: {item.damage}")
+    if args.fix:
+        store.tidy()
     return len(items), len(damaged), 0 if args.fix else len(damaged)
 
 
 def _verify_redis(tier: RemoteTier, *, fix: bool) -> tuple[int, int, int]:
     """Values checked, damaged, and damaged ones left in Redis."""
+    from cached_tts._cli._redis import read_values
+
     checked = damaged = left = 0
     digests = [digest for digest, _size in tier.scan_entries()]
     for value in read_values(tier, digests):
@@ -234,18 +211,24 @@ def _verify_redis(tier: RemoteTier, *, fix: bool) -> tuple[int, int, int]:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Check every entry (with --remote, every Redis value too); with --fix remove damaged ones."""
+    from cached_tts._cli._redis import maybe_redis
+
     removed = ", removed" * bool(args.fix)
     with maybe_redis(remote_of(args)) as tier:
         checked, damaged, remaining = _verify_disk(args)
-        print(f"{checked} entries checked, {damaged} damaged{removed}")
+        print(f"{plural(checked, 'entry', 'entries')} checked, {damaged} damaged{removed}")
         if tier is not None:
             checked, damaged, left = _verify_redis(tier, fix=args.fix)
-            print(f"{checked} entries checked in Redis, {damaged} damaged{removed}")
+            print(
+                f"{plural(checked, 'entry', 'entries')} checked in Redis, "
+                f"{damaged} damaged{removed}"
+            )
             remaining += left
     if remaining:
         raise CommandError(
-            f"{remaining} damaged entries remain; run `cached-tts verify --fix` (with the "
-            "same options) to remove them (they would be recomputed on use anyway)"
+            f"{plural(remaining, 'damaged entry remains', 'damaged entries remain')}; run "
+            "`cached-tts verify --fix` (with the same options) to remove them "
+            "(they would be recomputed on use anyway)"
         )
     return 0
 
@@ -260,15 +243,18 @@ def _prune_disk(store: DiskStore, older_than: float | None, max_bytes: int | Non
         cutoff = time.time() - older_than
         for stored in store.files():
             if stored.last_used < cutoff:
-                stored.path.unlink(missing_ok=True)
+                store.remove_entry(stored.path)
                 removed += 1
     if max_bytes is not None:
         removed += store.evict(max_bytes)
+    store.tidy()
     return removed
 
 
 def _prune_redis(tier: RemoteTier, cutoff: float) -> int:
     """Remove sound values created before ``cutoff``; how many. Damaged ones stay."""
+    from cached_tts._cli._redis import read_values
+
     removed = 0
     digests = [digest for digest, _size in tier.scan_entries()]
     for value in read_values(tier, digests):
@@ -283,15 +269,18 @@ def run_prune(args: argparse.Namespace) -> int:
 
     With --remote, --older-than also removes Redis values by their creation time.
     """
+    from cached_tts._cli._redis import describe, maybe_redis
+    from cached_tts._remote import redacted
+
     if args.older_than is None and args.max_bytes is None:
         args.usage_error("give --older-than, --max-bytes or both")
     remote = remote_of(args)
-    store = _store(args)
+    store = store_of(args)
     with maybe_redis(remote if args.older_than is not None else None) as tier:
         removed = _prune_disk(store, args.older_than, args.max_bytes)
         left = store.files()
         print(
-            f"Removed {removed} entries; {len(left)} left, "
+            f"Removed {plural(removed, 'entry', 'entries')}; {len(left)} left, "
             f"{format_bytes(sum(f.size for f in left))} in {store.directory}."
         )
         if tier is not None and remote is not None:
@@ -299,65 +288,95 @@ def run_prune(args: argparse.Namespace) -> int:
             removed = _prune_redis(tier, cutoff)
             sizes = [size for _digest, size in tier.scan_entries()]
             print(
-                f"Removed {removed} entries created before {format_time(cutoff)} from "
-                f"{describe(tier, remote)}; {len(sizes)} left, {format_bytes(sum(sizes))}."
+                f"Removed {plural(removed, 'entry', 'entries')} created before "
+                f"{format_time(cutoff)} from {describe(tier, remote)}; {len(sizes)} left, "
+                f"{format_bytes(sum(sizes))}."
             )
     if remote is not None and args.older_than is None:
         print(f"Redis at {redacted(remote)} left as it is: --max-bytes applies to the disk only.")
     return 0
 
 
-def _confirm(question: str) -> bool:
+def confirm(question: str, refusal: str) -> bool:
+    """Ask ``question`` on the terminal; only "y" or "yes" is a yes, and Ctrl-D is a no.
+
+    Without a terminal, raise with ``refusal``: never delete unasked.
+    """
     if not sys.stdin.isatty():
-        raise CommandError(
-            "refusing to clear without confirmation: stdin is not a terminal; "
-            "pass --yes to clear anyway"
-        )
-    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+        raise CommandError(refusal)
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:  # Ctrl-D: the user declined to answer
+        print()
+        return False
+    return answer.strip().lower() in {"y", "yes"}
 
 
 def run_clear(args: argparse.Namespace) -> int:
     """Remove every entry (with --remote, this prefix's entries in Redis too), after asking."""
-    store = _store(args)
+    from cached_tts._cli._redis import describe, maybe_redis
+    from cached_tts._hashing import FileHasher
+
+    store = store_of(args)
     remote = remote_of(args)
     with maybe_redis(remote) as tier:
         count = len(store.files())
-        question = f"Remove all {count} entries in {store.directory}"
+        question = f"Remove all {plural(count, 'entry', 'entries')} in {store.directory}"
         if tier is not None and remote is not None:
             in_redis = sum(1 for _entry in tier.scan_entries())
             question += (
-                f" and all {in_redis} entries in {describe(tier, remote)}, "
+                f" and all {plural(in_redis, 'entry', 'entries')} in {describe(tier, remote)}, "
                 "which the whole fleet shares"
             )
-        if not args.yes and not _confirm(question + "?"):
+        refusal = (
+            "refusing to clear without confirmation: stdin is not a terminal; "
+            "pass --yes to clear anyway"
+        )
+        if not args.yes and not confirm(question + "?", refusal):
             print("Nothing removed.")
             return 0
         store.clear()
         FileHasher(store.hashes_dir).forget()
-        print(f"Removed {count} entries from {store.directory}.")
+        print(f"Removed {plural(count, 'entry', 'entries')} from {store.directory}.")
         if tier is not None and remote is not None:
-            print(f"Removed {tier.delete_entries()} entries from {describe(tier, remote)}.")
+            removed = tier.delete_entries()
+            print(f"Removed {plural(removed, 'entry', 'entries')} from {describe(tier, remote)}.")
     return 0
 
 
 def add_parsers(commands: Any) -> None:
-    """Register ls, stats, verify, prune and clear."""
+    """Register ls, stats, verify, prune, clear and rm."""
+    from cached_tts._cli._remove import add_parser as add_rm
+
     ls = commands.add_parser(
         "ls",
         help="list cached voices",
-        description="One row per cached voice, newest use first; with --remote, a REDIS "
-        "column (is the entry also in Redis?) and rows for entries only in Redis.",
+        description="One row per entry, most recently used first. HASH is the entry's name "
+        "(what `rm` takes); --long adds the clip's content hash and shows whole digests. "
+        "With --remote, a REDIS column (is the entry also in Redis?) and rows for entries "
+        "only in Redis.",
     )
     ls.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    ls.add_argument("-l", "--long", action="store_true", help="whole digests and the clip hash")
     ls.set_defaults(run=run_ls)
     add_remote(ls, use="; lists its entries too")
+
+    from cached_tts._cache import DEFAULT_MAX_DISK_BYTES
 
     stats = commands.add_parser(
         "stats",
         help="what the cache folder holds",
-        description="Entries, bytes per tier and the seconds of preparation stored.",
+        description="Entries, bytes per tier (the disk against max_disk_bytes) and the "
+        "seconds of preparation stored.",
     )
     stats.add_argument("--json", action="store_true", help="print a JSON object")
+    stats.add_argument(
+        "--max-bytes",
+        type=parse_size,
+        default=DEFAULT_MAX_DISK_BYTES,
+        help="the max_disk_bytes your processes use, to show the folder against "
+        f"(default {format_bytes(DEFAULT_MAX_DISK_BYTES)}, the library's)",
+    )
     stats.set_defaults(run=run_stats)
     add_remote(stats, use="; counts its entries and bytes too")
 
@@ -398,5 +417,6 @@ def add_parsers(commands: Any) -> None:
     clear.set_defaults(run=run_clear)
     add_remote(clear, from_env=False, use="; also removes this prefix's entries from it")
 
-    for parser in (ls, stats, verify, prune, clear):
+    rm = add_rm(commands)
+    for parser in (ls, stats, verify, prune, clear, rm):
         add_cache_dir(parser)

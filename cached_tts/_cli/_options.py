@@ -7,11 +7,15 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cached_tts._cache import default_cache_dir
-from cached_tts._display import format_bytes
+from cached_tts._display import format_bytes, plural
 from cached_tts._exceptions import CachedTTSError
 from cached_tts._remote import REMOTE_ENV
+
+if TYPE_CHECKING:
+    from cached_tts._store import DiskStore
 
 __all__ = [
     "CommandError",
@@ -22,7 +26,9 @@ __all__ = [
     "format_time",
     "parse_duration",
     "parse_size",
+    "plural",
     "remote_of",
+    "store_of",
 ]
 
 
@@ -44,6 +50,23 @@ def cache_dir_of(args: argparse.Namespace) -> Path:
     """The cache folder the user asked for, or the default one."""
     folder: Path | None = args.cache_dir
     return (folder or default_cache_dir()).expanduser()
+
+
+def store_of(args: argparse.Namespace) -> DiskStore:
+    """The cache folder's :class:`DiskStore`, for reading; a path that cannot be one is an error.
+
+    A folder that does not exist yet is fine: it holds no entries.
+    """
+    from cached_tts._store import DiskStore
+
+    folder = cache_dir_of(args)
+    entries = folder / "entries"
+    existing = next((p for p in (entries, folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise CommandError(
+            f"--cache-dir {folder}: {existing} is a file, not a folder; give a cache folder"
+        )
+    return DiskStore(folder)
 
 
 def add_remote(parser: argparse.ArgumentParser, *, from_env: bool = True, use: str = "") -> None:

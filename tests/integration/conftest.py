@@ -56,3 +56,20 @@ def reference(plain):
 @pytest.fixture
 def cache(tmp_path):
     return ConditionalCache(tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def hub_home(tmp_path_factory):
+    """An offline Hugging Face cache holding a random-weight English checkpoint.
+
+    Full size (1.6 GB, the 520M-parameter T3), so it is written once per session
+    and removed at its end. Yields (HF_HOME folder, snapshot folder).
+    """
+    import shutil
+
+    from cached_tts.testing import write_hub_cache
+
+    home = tmp_path_factory.mktemp("hf_home")
+    snapshot = write_hub_cache(home, "english", seed=0)
+    yield home, snapshot
+    shutil.rmtree(home, ignore_errors=True)

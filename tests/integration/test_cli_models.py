@@ -7,6 +7,7 @@ seconds), which changes nothing else about the command.
 
 from __future__ import annotations
 
+import errno
 import threading
 
 import pytest
@@ -14,7 +15,11 @@ import soundfile
 
 import cached_tts
 from cached_tts import CachedChatterboxTTS, ConditionalCache
-from cached_tts._cli import main
+from cached_tts._cli import _voice_commands, main
+from cached_tts._cli._profiles import ModelProfile, identity
+from cached_tts._hashing import FileHasher
+from cached_tts._ipython import cache_in_use
+from cached_tts._store import DiskStore
 from cached_tts._wrappers import model_lock
 from cached_tts.testing import random_model, write_voice_clip
 
@@ -53,6 +58,64 @@ def test_warm_prepares_a_folder_recursively_then_finds_it_cached(voices, tmp_pat
     code, out, _ = warm_cli(capsys, cache_dir, voices / "*.wav", voices / "nested")
     assert code == 0
     assert "0 new, 2 already cached, 0 failed" in out
+
+
+def test_warm_looks_voices_up_before_it_loads_a_model(voices, tmp_path, capsys, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    assert warm_cli(capsys, cache_dir, voices / "carol.wav")[0] == 0  # this folder meets the model
+    loads = []
+    real_load = _voice_commands.load
+    monkeypatch.setattr(_voice_commands, "load", lambda *a: loads.append(1) or real_load(*a))
+
+    code, out, _ = warm_cli(capsys, cache_dir, voices / "carol.wav")
+    assert (code, loads) == (0, [])  # every clip cached: no model at all
+    assert "0 new, 1 already cached, 0 failed" in out
+
+    code, out, _ = warm_cli(capsys, cache_dir, voices)
+    assert (code, loads) == (0, [1])  # dave is new: loaded once, for him only
+    assert "1 new, 1 already cached, 0 failed" in out
+
+
+def test_the_key_warm_predicts_is_the_key_the_loaded_model_uses(
+    components, clips, tmp_path, capsys
+):
+    cache_dir = tmp_path / "cache"
+    assert warm_cli(capsys, cache_dir, clips["alice"])[0] == 0
+    hasher = FileHasher()
+    ident = identity("english", "cpu", random_weights=True, hasher=hasher)
+    predicted = ModelProfile.load(cache_dir, ident).key(hasher.hash(clips["bob"]))
+
+    model = random_model(
+        CachedChatterboxTTS, components=components, cache=ConditionalCache(cache_dir)
+    )
+    model.prepare_conditionals(clips["bob"])  # a clip the profile never saw
+
+    assert DiskStore(cache_dir).path_for(predicted).is_file()
+    assert cache_in_use() is model.cache  # and %tts_cache now shows this cache
+
+
+def test_warm_exits_1_when_what_it_prepared_could_not_be_stored(
+    voices, tmp_path, capsys, monkeypatch
+):
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(DiskStore, "write_bytes", disk_full)
+    code, out, err = warm_cli(capsys, tmp_path / "cache", voices / "carol.wav")
+    assert code == 1
+    assert "1 new, 0 already cached, 0 failed" in out
+    assert err.strip().splitlines()[-1] == (
+        f"cached-tts: error: 1 prepared voice was not stored in {tmp_path / 'cache'} "
+        "(see the warnings above); nothing outlives this command"
+    )
+
+
+def test_warm_prints_only_its_summary_on_stdout(voices, tmp_path, capsys):
+    code, out, err = warm_cli(capsys, tmp_path / "cache", voices / "carol.wav")
+    assert code == 0
+    assert out == f"1 new, 0 already cached, 0 failed (cache: {tmp_path / 'cache'})\n"
+    assert "Loading the english model (random weights): done in" in err
+    assert "Reference mel length" not in err  # upstream's warning, kept for -v
 
 
 def test_warm_reports_each_failure_exits_1_and_still_prepares_the_rest(voices, tmp_path, capsys):
@@ -123,7 +186,7 @@ def test_say_writes_a_wav_in_the_voice_and_reports_cache_hits(clips, tmp_path, c
     audio, rate = soundfile.read(out_wav)
     assert rate == 24_000
     assert len(audio) > 0
-    assert "1 cache hits, 0 misses" in out
+    assert "1 cache hit, 0 misses" in out
     assert "noise" in out
 
 

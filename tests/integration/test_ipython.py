@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 
 import cached_tts
+from cached_tts import EntryKey
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(cached_tts.__file__).resolve().parent.parent
 
 SESSION = """\
+import sys, types
+# What a Jupyter kernel has loaded: tqdm.auto then looks for ipywidgets (absent
+# here) and warns, unless the extension keeps it quiet.
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
 %load_ext cached_tts
 import torch
 from chatterbox.tts import ChatterboxTTS
@@ -24,10 +29,17 @@ from cached_tts._entry import Entry
 from cached_tts._patching import is_enabled
 print("enabled:", is_enabled(), "cache" in ChatterboxTTS.__dict__)
 key = EntryKey(content="c" * 64, weights="w" * 64, settings=())
+voice = Entry(
+    {
+        "ref.prompt_token": torch.zeros(1, 2, dtype=torch.int64),
+        "ref.prompt_token_len": torch.tensor([2]),
+        "ref.prompt_feat": torch.zeros(1, 4, 80),
+        "ref.embedding": torch.ones(1, 192),
+    },
+    absent=("ref.prompt_feat_len",),
+)
 for _ in range(2):
-    default_cache().get_or_prepare(
-        key, lambda: Entry({"gen.embedding": torch.ones(1, 192)}), source="/voices/alice.wav"
-    )
+    default_cache().get_or_prepare(key, lambda: voice, source="/voices/alice.wav")
 print("=== stats")
 %tts_cache
 print("=== ls")
@@ -82,18 +94,25 @@ def test_tts_cache_shows_the_stats_of_the_session_cache(transcript):
     assert "misses: 1" in shown
 
 
-def test_tts_cache_ls_lists_one_line_per_disk_entry(transcript):
+def test_loading_the_extension_shows_no_tqdm_warning(transcript):
+    result, _, _ = transcript
+    assert "TqdmWarning" not in result.stderr
+    assert "IProgress" not in result.stderr
+
+
+def test_tts_cache_ls_is_the_table_cached_tts_ls_prints(transcript):
     _, sections, _ = transcript
-    (line,) = sections["ls"].splitlines()
-    digest, source, *_ = line.split()
-    assert len(digest) == 12
-    assert source == "/voices/alice.wav"
+    header, line = sections["ls"].splitlines()
+    key = EntryKey(content="c" * 64, weights="w" * 64, settings=())
+    assert header.split()[:3] == ["HASH", "MODEL", "SIZE"]
+    assert line.split()[0] == key.digest[:12]  # the entry's name, as `cached-tts ls` shows it
+    assert line.endswith("/voices/alice.wav")
 
 
 def test_tts_cache_clear_empties_the_disk_tier(transcript):
     _, sections, cache_dir = transcript
     assert sections["clear"].startswith("Cleared")
-    assert sections["ls after clear"] == f"no entries in {cache_dir}"
+    assert sections["ls after clear"] == f"No entries in {cache_dir}."
     assert list((cache_dir / "entries").glob("*.safetensors")) == []
 
 

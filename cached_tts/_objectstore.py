@@ -1,0 +1,482 @@
+"""The object-store tier: entries shared through a bucket (S3, GCS, Azure) or a folder.
+
+Layout under the URL's prefix (``s3://voices/prod`` means bucket ``voices``,
+prefix ``prod``)::
+
+    <prefix>/<key digest>.safetensors   the very bytes of a disk entry
+
+An object is written once and never changed: with a conditional create where
+the store has one (S3 ``If-None-Match: *``; ``file://`` links a whole
+temporary file into place, which fails if the name exists), so a lost race is
+a success. Where the store has none, a racing writer may replace an object with
+another whole, valid entry for the same key, which is harmless. Every read is
+verified exactly like disk (checksum and key): a damaged or misplaced object is
+never served, and it is deleted only when the tier may write.
+
+With read-only credentials reads work, and the first refused write is logged
+once as a warning; the tier then stops writing. A refused read is a miss (S3
+refuses, rather than denies the existence of, a missing object to keys that
+may not list the bucket). A store that does not answer costs at most
+:attr:`TierSettings.call_timeout` per call (building a client, once per
+process, may take :attr:`TierSettings.open_timeout`), then a back-off during
+which the tier is skipped.
+
+An object store has no lease: workers that miss the same voice at the same
+time may each prepare it once. With a Redis tier in the list, its lease gives
+fleet-wide single flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from cached_tts._atomic import TEMP_PREFIX
+from cached_tts._forksafe import renew_after_fork
+from cached_tts._keys import EntryKey
+from cached_tts._remote import redacted
+from cached_tts._tiers import SharedTier, StoredObject, TierSettings
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
+
+__all__ = ["OBJECT_STORE_PROTOCOLS", "ObjectStoreTier", "is_object_store_url", "open_object_store"]
+
+logger = logging.getLogger("cached_tts")
+
+ENTRY_SUFFIX: Final = ".safetensors"
+
+#: URL schemes this tier serves, and the extra that installs each one's package.
+OBJECT_STORE_PROTOCOLS: Final[Mapping[str, str | None]] = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+    "file": None,
+    "memory": None,
+}
+
+_PACKAGES: Final = {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs"}
+
+# Stores whose fsspec implementation turns pipe_file(mode="create") into a
+# real conditional create. Others check, then write: a racing writer at worst
+# replaces an object with another whole entry for the same key.
+_CONDITIONAL_CREATE: Final = frozenset({"s3", "s3a"})
+
+# A conditional write that loses to another one: 412, or 409 when S3 sees them in flight together.
+_LOST_RACE_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+# Objects per bulk delete: S3's DeleteObjects takes at most 1,000 keys.
+_DELETE_BATCH = 1000
+
+# memory:// lives in this process: one lock makes its check-then-set atomic.
+_MEMORY_LOCK = threading.Lock()
+renew_after_fork(sys.modules[__name__], _MEMORY_LOCK=threading.Lock)
+
+# Objects in a shared folder are read by every machine of the fleet; who may
+# read them is the folder's business, as a bucket's policy is for a bucket.
+_SHARED_FILE_MODE = 0o644
+
+
+def is_object_store_url(url: str) -> bool:
+    """Whether ``url`` names an object store (rather than, say, Redis).
+
+    >>> is_object_store_url("s3://voices/prod"), is_object_store_url("redis://cache:6379/0")
+    (True, False)
+    """
+    scheme, sep, _rest = url.partition("://")
+    return bool(sep) and scheme.lower() in OBJECT_STORE_PROTOCOLS
+
+
+def open_object_store(
+    url: str,
+    settings: TierSettings | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    read_only: bool = False,
+) -> ObjectStoreTier:
+    """An :class:`ObjectStoreTier` on an fsspec URL.
+
+    fsspec options come from the URL, the store's usual environment variables
+    (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...), fsspec's own configuration,
+    and ``options`` (which win). ``read_only`` never writes or deletes.
+
+    >>> tier = open_object_store("memory://doctest/voices")
+    >>> tier.name, tier.location("ab" * 32)[:30]
+    ('memory://doctest/voices', 'memory://doctest/voices/ababab')
+    """
+    import fsspec
+
+    settings = settings or TierSettings()
+    scheme = url.partition("://")[0].lower()
+    if not is_object_store_url(url):
+        known = ", ".join(f"{name}://" for name in OBJECT_STORE_PROTOCOLS)
+        raise ValueError(f"{redacted(url)} is not an object-store URL; use one of {known}")
+    try:
+        cls = fsspec.get_filesystem_class(scheme)
+    except ImportError as exc:
+        extra = OBJECT_STORE_PROTOCOLS[scheme]
+        package = _PACKAGES.get(extra or "", "its fsspec package")
+        raise ImportError(
+            f"A {scheme}:// cache tier needs {package}: pip install 'cached-tts[{extra}]'"
+        ) from exc
+    kwargs = _filesystem_options(cls, scheme, url, settings, options or {})
+    root = cls._strip_protocol(url).rstrip("/")
+
+    def open_filesystem() -> AbstractFileSystem:
+        # Our own instance: the timeouts set here must not leak into fsspec's
+        # shared instances, nor theirs into ours.
+        fs: AbstractFileSystem = cls(skip_instance_cache=True, **kwargs)
+        if scheme in ("s3", "s3a"):
+            fs.retries = 1  # s3fs's own retry loop; one attempt, the back-off does the rest
+        return fs
+
+    return ObjectStoreTier(
+        open_filesystem,
+        scheme=scheme,
+        root=root,
+        name=redacted(url).rstrip("/"),
+        settings=settings,
+        read_only=read_only,
+    )
+
+
+def _filesystem_options(
+    cls: type[AbstractFileSystem],
+    scheme: str,
+    url: str,
+    settings: TierSettings,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The URL's options, then ``options``; for S3, socket timeouts and no retries below them."""
+    from fsspec.config import conf  # type: ignore[import-untyped]
+
+    kwargs: dict[str, Any] = dict(cls._get_kwargs_from_urls(url))
+    if scheme not in ("file", "memory"):
+        # A listing remembered from minutes ago would make scans and the
+        # exists() before a write see objects that are gone, or miss new ones.
+        kwargs["use_listings_cache"] = False
+    kwargs.update(options)
+    if scheme in ("s3", "s3a"):
+        # s3fs reads with parallel ranges above max_concurrency 1, asking each
+        # object's size first: a HEAD before every GET, and a HEAD and a LIST
+        # for every miss. An entry is small: one GET, hit or miss.
+        kwargs.setdefault("max_concurrency", 1)
+        # fsspec's configuration would replace config_kwargs whole; merge it here.
+        configured = dict(conf.get("s3", {}).get("config_kwargs", {}))
+        kwargs["config_kwargs"] = {
+            "connect_timeout": settings.connect_timeout,
+            "read_timeout": settings.read_timeout,
+            "retries": {"total_max_attempts": 1},
+            **configured,
+            **kwargs.get("config_kwargs", {}),
+        }
+    return kwargs
+
+
+class ObjectStoreTier(SharedTier):
+    """Verified entries under one prefix of an fsspec filesystem."""
+
+    def __init__(
+        self,
+        open_filesystem: Callable[[], AbstractFileSystem],
+        *,
+        scheme: str,
+        root: str,
+        name: str,
+        settings: TierSettings,
+        read_only: bool = False,
+    ) -> None:
+        super().__init__(name, settings)
+        self._open_filesystem = open_filesystem
+        self._scheme = scheme
+        self._root = root
+        self._lock = threading.Lock()
+        self._fs: AbstractFileSystem | None = None
+        self._pid = 0
+        self._warned: set[str] = set()
+        self.read_only = read_only
+
+    def location(self, digest: str) -> str:
+        """The URL of the object named ``digest``.
+
+        >>> open_object_store("s3://voices/prod").location("d" * 64)[-20:]
+        'dddddddd.safetensors'
+        """
+        return f"{self.name}/{digest}{ENTRY_SUFFIX}"
+
+    def _path(self, digest: str) -> str:
+        return f"{self._root}/{digest}{ENTRY_SUFFIX}"
+
+    # -- lookups ------------------------------------------------------------
+
+    def _fetch(self, digest: str) -> bytes | None:
+        try:
+            data = self._call("cat_file", self._path(digest))
+        except FileNotFoundError:
+            self.backoff.succeeded()
+            return None
+        except PermissionError as exc:
+            # S3 answers 403, not 404, for a missing object when the keys may
+            # not list the bucket: a miss, not an outage to back off from.
+            self._warn_once(
+                "read",
+                "%s refused a read (%s); taken as a miss. Keys that may read it need "
+                "s3:GetObject and s3:ListBucket (without it a missing entry is a 403)",
+                exc,
+            )
+            self.backoff.succeeded()
+            return None
+        except Exception as exc:  # noqa: BLE001 -- any failure of the store is the tier's, not the caller's
+            self._failed(exc)
+            return None
+        self.backoff.succeeded()
+        return bytes(data)
+
+    def put(self, key: EntryKey, data: bytes) -> None:
+        """Create the object for ``key`` unless it exists; never raises."""
+        if self.read_only or not self.backoff.available():
+            return
+        try:
+            self._create(self._path(key.digest), data)
+        except Exception as exc:  # noqa: BLE001 -- see _fetch
+            if _lost_race(exc):
+                logger.debug("%s already holds %s", self.name, key.digest[:12])
+            elif isinstance(exc, PermissionError):
+                self._refused("write", exc)
+            else:
+                self._failed(exc)
+                return
+        self.backoff.succeeded()
+
+    def _discard(self, digest: str, data: bytes, damage: str) -> None:  # noqa: ARG002 -- plain delete
+        # A plain delete, without reading the object again: all that can have
+        # replaced the damaged bytes since is a whole entry for the same key,
+        # which is then merely recomputed. Never a wrong voice served.
+        where = self.location(digest)
+        if self.read_only:
+            logger.warning(
+                "Not serving damaged entry %s (%s); it will be recomputed (read-only, left there)",
+                where,
+                damage,
+            )
+            return
+        logger.warning("Removing damaged entry %s (%s); it will be recomputed", where, damage)
+        try:
+            self._call("rm_file", self._path(digest))
+        except FileNotFoundError:
+            pass
+        except PermissionError as exc:
+            self._refused("delete", exc)
+        except Exception as exc:  # noqa: BLE001 -- see _fetch
+            self._failed(exc)
+
+    def _refused(self, verb: str, exc: PermissionError) -> None:
+        """The store refused a write: read-only credentials. Say so once, then stop writing."""
+        with self._lock:
+            if self.read_only:
+                return
+            self.read_only = True
+        logger.warning(
+            "%s refused to %s (%s); using it read-only from now on",
+            self.name,
+            verb,
+            exc,
+        )
+
+    def _warn_once(self, topic: str, message: str, exc: BaseException) -> None:
+        with self._lock:
+            if topic in self._warned:
+                return
+            self._warned.add(topic)
+        logger.warning(message, self.name, exc)
+
+    # -- housekeeping ----------------------------------------------------------
+
+    def ping(self) -> None:
+        """Return if the store answers and its bucket exists; raise its error if not."""
+        try:
+            self._call_patiently("ls", self._root, detail=False)
+        except FileNotFoundError:
+            # An empty prefix is fine (nothing written yet); a missing bucket is not.
+            if self._scheme in ("file", "memory"):
+                return
+            bucket = self._root.partition("/")[0]
+            try:
+                self._call_patiently("ls", bucket, detail=False)
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"{self.name}: there is no bucket {bucket!r}") from exc
+
+    def scan(self) -> Iterator[StoredObject]:
+        """Every ``<digest>.safetensors`` object under the prefix, from one listing."""
+        try:
+            listing = self._call_patiently("ls", self._root, detail=True)
+        except FileNotFoundError:
+            return
+        for info in listing:
+            base = str(info["name"]).rstrip("/").rpartition("/")[2]
+            if info.get("type") == "file" and base.endswith(ENTRY_SUFFIX):
+                yield StoredObject(
+                    base.removesuffix(ENTRY_SUFFIX), int(info.get("size") or 0), _modified(info)
+                )
+
+    def read(self, digest: str) -> bytes | None:
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
+        try:
+            return bytes(self._call_patiently("cat_file", self._path(digest)))
+        except FileNotFoundError:
+            return None
+
+    def delete(self, digest: str, data: bytes) -> bool:
+        """Delete the object named ``digest`` if it still holds ``data``; whether it did.
+
+        The check and the delete are two calls. The only write that can come
+        between them is a whole entry for the same key, which is then removed
+        and recomputed: never a wrong voice served.
+        """
+        if self.read(digest) != data:
+            return False
+        try:
+            self._call_patiently("rm_file", self._path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_all(self) -> int:
+        """Delete every entry under the prefix; how many."""
+        paths = [self._path(found.digest) for found in self.scan()]
+        for start in range(0, len(paths), _DELETE_BATCH):
+            self._call_patiently("rm", paths[start : start + _DELETE_BATCH])
+        return len(paths)
+
+    # -- the store -------------------------------------------------------------
+
+    def _filesystem(self) -> AbstractFileSystem:
+        # A filesystem's connections and event loop do not survive a fork:
+        # a forked worker opens its own.
+        pid = os.getpid()
+        with self._lock:
+            if self._fs is None or self._pid != pid:
+                fs = self._open_filesystem()
+                self._set_up(fs)
+                self._fs, self._pid = fs, pid
+            return self._fs
+
+    def _set_up(self, fs: AbstractFileSystem) -> None:
+        """Build the client once, under ``open_timeout``: it may look up credentials.
+
+        Finding credentials (a container's or an instance's metadata service)
+        can take longer than a call may; the first lookup of a cold process
+        must not time out on it and back off.
+        """
+        set_session = getattr(fs, "set_session", None)  # s3fs
+        if fs.async_impl and set_session is not None:
+            _run_async(fs, set_session, timeout=self.settings.open_timeout)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``fs.<method>(...)``, within ``call_timeout`` for stores reached over a network."""
+        return self._call_within(self.settings.call_timeout, method, *args, **kwargs)
+
+    def _call_patiently(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``fs.<method>(...)`` for a command: a long listing may take many requests.
+
+        The store's own timeouts still end a call to a store that does not answer
+        (for S3, the settings' connect and read timeouts of every request).
+        """
+        return self._call_within(None, method, *args, **kwargs)
+
+    def _call_within(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
+        fs = self._filesystem()
+        if not fs.async_impl:
+            return getattr(fs, method)(*args, **kwargs)
+        return _run_async(fs, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
+
+    def _create(self, path: str, data: bytes) -> None:
+        """Write ``path`` once; ``FileExistsError`` if it exists."""
+        if self._scheme == "file":
+            _link_new_file(path, data)
+        elif self._scheme == "memory":
+            with _MEMORY_LOCK:
+                if self._call("exists", path):
+                    raise FileExistsError(path)
+                self._call("pipe_file", path, data)
+        elif self._scheme in _CONDITIONAL_CREATE:
+            self._call("pipe_file", path, data, mode="create")
+        else:
+            if self._call("exists", path):
+                raise FileExistsError(path)
+            self._call("pipe_file", path, data)
+
+
+def _run_async(
+    fs: AbstractFileSystem, function: Any, *args: Any, timeout: float | None, **kwargs: Any
+) -> Any:
+    """Run a coroutine function of ``fs`` on its event loop; ``TimeoutError`` after ``timeout``.
+
+    One deadline over the whole call, whatever the store's own timeouts and
+    retries: the asyncio timeout cancels the request.
+    """
+    from fsspec.asyn import sync  # type: ignore[import-untyped]
+    from fsspec.exceptions import FSTimeoutError  # type: ignore[import-untyped]
+
+    try:
+        return sync(fs.loop, function, *args, timeout=timeout, **kwargs)
+    except FSTimeoutError as exc:
+        raise TimeoutError(f"no answer within {timeout or 0:.3g} s") from exc
+
+
+def _link_new_file(path: str, data: bytes) -> None:
+    """Write a whole file under a temporary name, then link it to ``path`` unless that exists."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, _SHARED_FILE_MODE)
+        os.link(temp, path)  # atomic; FileExistsError when another writer was first
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """Whether a failed create means another writer created the object first."""
+    if isinstance(exc, FileExistsError):
+        return True
+    response = getattr(exc.__cause__, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in _LOST_RACE_CODES
+
+
+def _modified(info: Mapping[str, Any]) -> float | None:
+    """When a listing says an object was last written, in seconds since the epoch.
+
+    >>> _modified({"LastModified": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})
+    1767225600.0
+    >>> _modified({"mtime": 12.5}), _modified({})
+    (12.5, None)
+    """
+    # S3, Azure, local and memory, GCS: each names it its own way.
+    for field in ("LastModified", "last_modified", "mtime", "created", "updated"):
+        value = info.get(field)
+        if isinstance(value, dt.datetime):
+            return value.timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return dt.datetime.fromisoformat(value).timestamp()
+    return None

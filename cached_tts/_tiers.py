@@ -1,0 +1,283 @@
+"""What every shared tier does: the few verbs a cache and the command line use.
+
+A shared tier holds entries for many machines: Redis, an object store, and
+whatever comes next (a shared folder, a store with its own lease). Each one is
+a module with a subclass of :class:`SharedTier`, in the spirit of Django's
+cache backends: the cache walks a list of tiers and never branches on their
+kinds.
+
+The verbs come in two groups.
+
+* Lookups (:meth:`~SharedTier.get`, :meth:`~SharedTier.put`,
+  :meth:`~SharedTier.lease`) never raise and never stall longer than the
+  timeouts of :class:`TierSettings`: a shared tier is an optimisation, never a
+  dependency of a result. A failure is logged once, counted, and followed by a
+  back-off during which the tier is skipped.
+* Housekeeping (:meth:`~SharedTier.ping`, :meth:`~SharedTier.scan`,
+  :meth:`~SharedTier.read`, :meth:`~SharedTier.delete`,
+  :meth:`~SharedTier.delete_all`) raises the store's errors: a command asked
+  to look at a tier must say when it cannot.
+
+Entries are the very bytes of a disk entry, verified on every read exactly
+like disk (checksum and key): a damaged or misplaced entry is never served.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, TypeAlias
+
+from cached_tts._entry import Entry
+from cached_tts._exceptions import DamagedEntryError
+from cached_tts._forksafe import renew_after_fork
+from cached_tts._format import decode
+from cached_tts._keys import EntryKey
+
+__all__ = [
+    "Backoff",
+    "Found",
+    "SharedTier",
+    "StoredObject",
+    "TierCounters",
+    "TierSettings",
+    "TierStats",
+]
+
+logger = logging.getLogger("cached_tts")
+
+#: A verified entry and the very bytes it was read from.
+Found: TypeAlias = tuple[Entry, bytes]
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    """Timeouts and back-off of every shared tier. Times are in seconds.
+
+    >>> settings = TierSettings()
+    >>> settings.connect_timeout, settings.read_timeout, settings.call_timeout
+    (0.5, 1.0, 1.5)
+    >>> TierSettings(backoff_initial=1.0).backoff_max
+    60.0
+    """
+
+    #: Connecting to the store, and each wait for its answer.
+    connect_timeout: float = 0.5
+    read_timeout: float = 1.0
+    #: Setting up a client, once per process: it may look up credentials
+    #: (an instance's or a container's metadata service).
+    open_timeout: float = 10.0
+    #: After a failure the tier is skipped this long, doubling up to ``backoff_max``.
+    backoff_initial: float = 5.0
+    backoff_max: float = 60.0
+    #: How long a worker may prepare a voice before others stop waiting for it
+    #: (tiers with a lease).
+    lease_seconds: float = 120.0
+    #: How often a waiting worker looks for the value another one prepares.
+    poll_interval: float = 0.1
+
+    @property
+    def call_timeout(self) -> float:
+        """The most one call may take, retries included: a connect and a read."""
+        return self.connect_timeout + self.read_timeout
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An entry as a tier lists it (not yet read or verified)."""
+
+    #: The key digest it is stored under.
+    digest: str
+    size: int
+    #: When the store last wrote it (seconds since the epoch), if it says.
+    modified: float | None
+
+
+@dataclass(frozen=True)
+class TierStats:
+    """What one shared tier has done for one cache object."""
+
+    name: str
+    hits: int
+    errors: int
+
+
+class TierCounters:
+    """Hits and failed calls of one tier, safe to bump from any thread.
+
+    >>> counters = TierCounters()
+    >>> counters.hit(); counters.hit(); counters.error()
+    >>> counters.hits, counters.errors
+    (2, 1)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
+        self.hits = 0
+        self.errors = 0
+
+    def hit(self) -> None:
+        """Count a lookup this tier served."""
+        with self._lock:
+            self.hits += 1
+
+    def error(self) -> None:
+        """Count a call that failed or timed out."""
+        with self._lock:
+            self.errors += 1
+
+
+class Backoff:
+    """Whether a tier is in use: after a failure it is skipped for a while.
+
+    The first failure logs one warning; the wait doubles on each further
+    failure up to ``backoff_max``; the first success logs that the tier is back.
+
+    >>> backoff = Backoff("s3://voices/prod", TierSettings(backoff_initial=60.0))
+    >>> backoff.available()
+    True
+    >>> backoff.failed(TimeoutError("no answer"))
+    >>> backoff.available()
+    False
+    """
+
+    def __init__(self, name: str, settings: TierSettings) -> None:
+        self._name = name
+        self._settings = settings
+        self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
+        self._down_until = 0.0  # monotonic time before which the tier is skipped
+        self._wait = settings.backoff_initial
+        self._down = False
+
+    def available(self) -> bool:
+        """Whether the tier is in use now (it is skipped during a back-off)."""
+        return time.monotonic() >= self._down_until
+
+    def failed(self, exc: BaseException) -> None:
+        """A call failed: skip the tier for the next wait, and double it."""
+        with self._lock:
+            self._down_until = time.monotonic() + self._wait
+            if not self._down:
+                self._down = True
+                logger.warning(
+                    "Cache tier %s failed (%s: %s); skipping it, retrying in %.3g s",
+                    self._name,
+                    type(exc).__name__,
+                    exc,
+                    self._wait,
+                )
+            self._wait = min(self._wait * 2, self._settings.backoff_max)
+
+    def succeeded(self) -> None:
+        """A call was answered: the tier is in use, and the next wait starts small."""
+        if not self._down:  # the common case, without the lock
+            return
+        with self._lock:
+            if self._down:
+                self._down = False
+                self._wait = self._settings.backoff_initial
+                logger.info("Cache tier %s is back in use", self._name)
+
+
+class SharedTier(abc.ABC):
+    """The verbs of a tier that many machines share.
+
+    Subclasses implement fetching and storing bytes; this base verifies what
+    is read, counts hits and errors, and owns the back-off. ``name`` says
+    where the tier is, for messages and stats (never with a password).
+    """
+
+    #: Whether :meth:`lease` gives fleet-wide single flight.
+    leases: ClassVar[bool] = False
+
+    def __init__(self, name: str, settings: TierSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.counters = TierCounters()
+        self.backoff = Backoff(name, settings)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    # -- lookups: never raise ------------------------------------------------
+
+    def get(self, key: EntryKey) -> Found | None:
+        """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
+        if not self.backoff.available():
+            return None
+        data = self._fetch(key.digest)
+        if data is None:
+            return None
+        try:
+            entry, _info = decode(data, key)
+        except DamagedEntryError as exc:
+            self._discard(key.digest, data, str(exc))
+            return None
+        self.counters.hit()
+        return entry, data
+
+    @abc.abstractmethod
+    def put(self, key: EntryKey, data: bytes) -> None:
+        """Store the encoded entry for ``key``; a lost race, a refusal or an outage is quiet."""
+
+    @contextlib.contextmanager
+    def lease(self, key: EntryKey) -> Iterator[Found | None]:  # noqa: ARG002 -- the verb's signature
+        """Wait for the right to prepare ``key``, or for another worker's result.
+
+        Yields the entry when another worker stored it meanwhile; ``None`` when
+        the caller should prepare it. Without fleet-wide single flight
+        (``leases`` false) it yields ``None`` at once.
+        """
+        yield None
+
+    def stats(self) -> TierStats:
+        """The counters of this tier, for :meth:`ConditionalCache.stats`."""
+        return TierStats(self.name, self.counters.hits, self.counters.errors)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.counters.error()
+        self.backoff.failed(exc)
+
+    @abc.abstractmethod
+    def _fetch(self, digest: str) -> bytes | None:
+        """The stored bytes under ``digest``; ``None`` if absent or on failure (never raises)."""
+
+    @abc.abstractmethod
+    def _discard(self, digest: str, data: bytes, damage: str) -> None:
+        """Deal with the damaged ``data`` read under ``digest`` (never raises)."""
+
+    # -- housekeeping: raise the store's errors -------------------------------
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Return if the store answers; raise its error if not."""
+
+    @abc.abstractmethod
+    def scan(self) -> Iterator[StoredObject]:
+        """Every entry this tier holds (reads a listing only)."""
+
+    @abc.abstractmethod
+    def read(self, digest: str) -> bytes | None:
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
+
+    @abc.abstractmethod
+    def delete(self, digest: str, data: bytes) -> bool:
+        """Delete the entry named ``digest`` if it still holds ``data``; whether it did.
+
+        Stores that cannot compare and delete in one step check first, then delete.
+        """
+
+    @abc.abstractmethod
+    def delete_all(self) -> int:
+        """Delete every entry of this tier; how many."""
+
+    @abc.abstractmethod
+    def location(self, digest: str) -> str:
+        """Where the entry named ``digest`` lives, for messages."""

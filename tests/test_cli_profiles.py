@@ -1,0 +1,60 @@
+"""What ``warm`` remembers to look voices up before it loads a model."""
+
+import pytest
+
+from cached_tts._cli import _profiles
+from cached_tts._cli._profiles import ModelProfile, identity
+from cached_tts._hashing import FileHasher
+
+SETTINGS = (("device", "cpu"), ("method", "chatterbox.tts.ChatterboxTTS.prepare_conditionals"))
+
+
+@pytest.fixture
+def checkpoint(tmp_path, monkeypatch):
+    """A local snapshot the loader would use, with one preparation weight file."""
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    (folder / "ve.safetensors").write_bytes(b"voice encoder weights")
+    monkeypatch.setattr(_profiles, "_local_checkpoint", lambda _kind: str(folder))
+    return folder
+
+
+def test_a_profile_round_trips_and_belongs_to_its_identity_only(tmp_path):
+    ident = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+    profile = ModelProfile("weights:abc", SETTINGS)
+    profile.save(tmp_path, ident)
+
+    assert ModelProfile.load(tmp_path, ident) == profile
+    assert ModelProfile.load(tmp_path, {**ident, "device": "cuda"}) is None
+    assert profile.key("c" * 64) == ModelProfile.load(tmp_path, ident).key("c" * 64)
+
+
+def test_a_damaged_profile_is_ignored_so_the_model_is_loaded(tmp_path):
+    ident = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+    ModelProfile("weights:abc", SETTINGS).save(tmp_path, ident)
+    (path,) = (tmp_path / "models").iterdir()
+    path.write_text("{not json")
+
+    assert ModelProfile.load(tmp_path, ident) is None
+
+
+def test_the_identity_names_kind_device_versions_and_the_random_seed():
+    ident = identity("turbo", "cuda:1", random_weights=True, hasher=FileHasher())
+
+    assert (ident["kind"], ident["device"], ident["weights"]) == ("turbo", "cuda", "random:0")
+    assert {"cached-tts", "chatterbox-tts", "torch", "librosa", "schema"} <= ident.keys()
+
+
+def test_other_checkpoint_files_make_another_identity(checkpoint):
+    before = identity("english", "cpu", random_weights=False, hasher=FileHasher())
+    (checkpoint / "ve.safetensors").write_bytes(b"fine-tuned voice encoder weights")
+    after = identity("english", "cpu", random_weights=False, hasher=FileHasher())
+
+    assert before["weights"].startswith("ckpt:")
+    assert before != after  # a new checkpoint never reuses another's remembered key parts
+
+
+def test_without_a_local_checkpoint_nothing_is_predicted(monkeypatch):
+    monkeypatch.setattr(_profiles, "_local_checkpoint", lambda _kind: None)
+
+    assert identity("english", "cpu", random_weights=False, hasher=FileHasher()) is None
