@@ -356,18 +356,6 @@ class RemoteTier(SharedTier):
         """The Redis key of the entry whose key digest is ``digest``."""
         return f"{self.settings.prefix}entry:{digest}"
 
-    # The command line's names for the verbs above, until it walks every
-    # shared tier through SharedTier's verbs.
-
-    def scan_entries(self) -> Iterator[tuple[str, int]]:
-        """The key digest and size of every entry (see :meth:`scan`)."""
-        return ((stored.digest, stored.size) for stored in self.scan())
-
-    read_value = read
-    delete_value = delete
-    delete_entries = delete_all
-    entry_name = location
-
     def _sizes(self, names: list[bytes | str]) -> list[int]:
         """STRLEN of each name, in one round trip."""
         pipe = self._client.pipeline(transaction=False)

@@ -34,6 +34,7 @@ from typing import ClassVar, Final, TypeAlias
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import decode
 from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
@@ -120,6 +121,7 @@ class SharedTier(abc.ABC):
         self.settings = settings
         self.health = Health(f"Cache tier {name}", settings.backoff)
         self._hits_lock = threading.Lock()
+        renew_after_fork(self, _hits_lock=threading.Lock)
         self.hits = 0
 
     def __repr__(self) -> str:
