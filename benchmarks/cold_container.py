@@ -153,6 +153,8 @@ def report(
         "from_bucket": summary("bucket"),
         "preparing": summary("prepare"),
         "wall_seconds": round(wall, 1),
+        # The machine may be shared: how busy it was, over the last 1, 5 and 15 minutes.
+        "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
