@@ -206,6 +206,7 @@ class ObjectStoreTier(SharedTier):
         self._pid = 0
         self._warned: set[str] = set()
         self.read_only = read_only
+        self.store_errors = _store_errors(scheme)
 
     def location(self, digest: str) -> str:
         """The URL of the object named ``digest``.
@@ -450,6 +451,27 @@ def _link_new_file(path: str, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+
+
+def _store_errors(scheme: str) -> tuple[type[BaseException], ...]:
+    """What a store's housekeeping calls raise when the store fails, for the command line.
+
+    fsspec maps most failures to ``OSError``; botocore's connection errors and
+    an expired deadline (``asyncio.TimeoutError``, not an ``OSError`` before
+    Python 3.11) come through as they are.
+    """
+    import asyncio
+
+    errors: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
+    if OBJECT_STORE_PROTOCOLS.get(scheme) == "s3":
+        with contextlib.suppress(ImportError):
+            from botocore.exceptions import (  # type: ignore[import-untyped]
+                BotoCoreError,
+                ClientError,
+            )
+
+            errors += (BotoCoreError, ClientError)
+    return errors
 
 
 def _lost_race(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from redis_server import free_port
 from test_cli_remote import entry, fake_model, fill, key, run, voices
 from test_objectstore_s3 import object_of, put_raw
 
@@ -145,3 +146,12 @@ def test_warm_fills_the_bucket_even_from_a_warm_folder(folder, voices, s3_url, c
         capsys, "warm", voices, "--cache-dir", folder.parent / "b", "--remote", s3_url
     )
     assert "0 new, 2 already cached" in out
+
+
+@pytest.mark.usefixtures("s3_env")
+def test_an_object_store_that_does_not_answer_is_one_error_line(folder, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    code, _, err = run(capsys, "stats", "--cache-dir", folder, "--remote", "s3://voices/prod")
+    assert code == 1
+    assert err.startswith("cached-tts: error: cannot use s3://voices/prod: ")
+    assert err.count("\n") == 1

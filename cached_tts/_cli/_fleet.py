@@ -57,19 +57,26 @@ def fleet_tiers(urls: str | None) -> Iterator[list[SharedTier]]:
             tiers.extend(open_tiers(url, settings))
         except (ValueError, ImportError) as exc:
             raise CommandError(f"--remote {redacted(url)}: {exc}") from exc
-    current: SharedTier | None = None
+    for tier in tiers:
+        try:
+            tier.ping()
+        except tier.store_errors as exc:
+            raise _unusable(tier, exc) from exc
     try:
-        for current in tiers:
-            current.ping()
         yield tiers
     except CommandError:
         raise
     except Exception as exc:
-        failing = next((t for t in tiers if isinstance(exc, t.store_errors)), current)
-        if failing is None or not isinstance(exc, failing.store_errors):
+        # Which tier failed mid-command: the first whose store raises this kind of error.
+        failing = next((t for t in tiers if isinstance(exc, t.store_errors)), None)
+        if failing is None:
             raise
-        reason = str(exc).rstrip(".")  # redis-py ends its messages with one
-        raise CommandError(f"cannot use {failing.where}: {reason}") from exc
+        raise _unusable(failing, exc) from exc
+
+
+def _unusable(tier: SharedTier, exc: BaseException) -> CommandError:
+    reason = str(exc).rstrip(".")  # redis-py ends its messages with one
+    return CommandError(f"cannot use {tier.where}: {reason}")
 
 
 def warn_if_unreachable(urls: str) -> None:
