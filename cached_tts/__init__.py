@@ -20,7 +20,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._exceptions import CachedTTSError, DamagedEntryError, WeightsUnavailableError
+from cached_tts._exceptions import (
+    CachedTTSError,
+    ContentChangedError,
+    DamagedEntryError,
+    WeightsUnavailableError,
+)
 from cached_tts._stats import CacheStats
 
 if TYPE_CHECKING:
@@ -45,6 +50,7 @@ __all__ = [
     "CachedChatterboxVC",
     "CachedTTSError",
     "ConditionalCache",
+    "ContentChangedError",
     "DamagedEntryError",
     "EntryKey",
     "RemoteSettings",

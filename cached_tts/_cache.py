@@ -13,16 +13,19 @@ import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import platformdirs
 from filelock import BaseFileLock, Timeout
 
+from cached_tts._clip import Clip, clip_of
 from cached_tts._entry import Entry
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import encode
 from cached_tts._hashing import FileHasher
 from cached_tts._health import Backoff, Health
@@ -160,6 +163,7 @@ class ConditionalCache:
         self._seconds_saved = 0.0
         self._last_touch: dict[str, float] = {}
         self._touch_lock = threading.Lock()
+        renew_after_fork(self, _counts_lock=threading.Lock, _touch_lock=threading.Lock)
         # Which clip each entry loaded into memory was made from, for forget().
         self._contents: dict[str, str] = {}
 
@@ -193,8 +197,21 @@ class ConditionalCache:
     # -- keys -------------------------------------------------------------
 
     def content_hash(self, path: str | os.PathLike[str]) -> str:
-        """sha256 of a clip, rehashed only when the file changes."""
+        """sha256 of a clip, rehashed only when the file changes.
+
+        Raises :class:`~cached_tts.ContentChangedError` if the file keeps
+        changing while it is read.
+        """
         return self._hasher.hash(path)
+
+    def hash_clip(self, clip: str | os.PathLike[str] | IO[bytes]) -> Clip | None:
+        """The content hash of a clip given as a path or a seekable stream.
+
+        The returned :class:`~cached_tts._clip.Clip` also tells whether the
+        clip still holds those bytes later. ``None`` for a stream that cannot
+        be read and put back.
+        """
+        return clip_of(clip, self._hasher)
 
     def model_fingerprint(self, model: Any) -> str:
         """The fingerprint of the weights ``model`` prepares voices with."""
@@ -203,18 +220,31 @@ class ConditionalCache:
     # -- lookups ----------------------------------------------------------
 
     def get_or_prepare(
-        self, key: EntryKey, prepare: Callable[[], Entry], *, source: str = ""
+        self,
+        key: EntryKey,
+        prepare: Callable[[], Entry],
+        *,
+        source: str = "",
+        wait: bool = True,
     ) -> Entry:
         """The entry for ``key``, from memory, disk, Redis, or ``prepare()``.
 
         ``prepare`` runs at most once at a time per key in this process, and
         usually once across processes sharing the folder or the Redis server.
         Its exceptions propagate, and nothing is stored for them.
+
+        ``wait=False`` never waits for another thread, process or worker
+        preparing the same key: the caller prepares it too. It is for a caller
+        that holds a lock the one preparing may need.
         """
         entry = self._memory.get(key.digest)
         if entry is not None:
             self._count("memory", entry)
             self._touch_now_and_then(key)
+            return entry
+        if not wait:
+            entry, tier = self._load_or_prepare(key, prepare, source, wait=False)
+            self._count(tier, entry)
             return entry
         (entry, tier), computed_here = self._flights.do(
             key.digest, lambda: self._load_or_prepare(key, prepare, source)
@@ -224,7 +254,7 @@ class ConditionalCache:
         return entry
 
     def _load_or_prepare(
-        self, key: EntryKey, prepare: Callable[[], Entry], source: str
+        self, key: EntryKey, prepare: Callable[[], Entry], source: str, *, wait: bool = True
     ) -> tuple[Entry, str]:
         self._contents[key.digest] = key.content
         entry = self._memory.get(key.digest)
@@ -240,7 +270,10 @@ class ConditionalCache:
             self._write_disk(key, data)
             self._memory.put(key.digest, entry)
             return entry, "remote"
-        entry, tier = self._prepare_once_across_processes(key, prepare, source)
+        if wait:
+            entry, tier = self._prepare_once_across_processes(key, prepare, source)
+        else:
+            entry, tier = self._prepare_and_store(key, prepare, source), "miss"
         self._memory.put(key.digest, entry)
         return entry, tier
 
@@ -285,21 +318,22 @@ class ConditionalCache:
     def _prepare_once_across_fleet(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str
     ) -> tuple[Entry, str]:
-        remote = self._remote
-        if remote is None:
-            entry = _timed(prepare)
-            self._write_disk(key, encode(key, entry, source=source, created=time.time()))
-            return entry, "miss"
-        with remote.lease(key) as found:
+        if self._remote is None:
+            return self._prepare_and_store(key, prepare, source), "miss"
+        with self._remote.lease(key) as found:
             if found is not None:  # another worker prepared it while we waited
                 self._write_disk(key, found[1])
                 return found[0], "remote"
-            entry = _timed(prepare)
-            # Disk and Redis hold the very same bytes.
-            data = encode(key, entry, source=source, created=time.time())
-            self._write_disk(key, data)
-            remote.put(key, data)
-            return entry, "miss"
+            return self._prepare_and_store(key, prepare, source), "miss"
+
+    def _prepare_and_store(self, key: EntryKey, prepare: Callable[[], Entry], source: str) -> Entry:
+        entry = _timed(prepare)
+        # Disk and Redis hold the very same bytes.
+        data = encode(key, entry, source=source, created=time.time())
+        self._write_disk(key, data)
+        if self._remote is not None:
+            self._remote.put(key, data)
+        return entry
 
     # -- the disk tier ----------------------------------------------------
 
@@ -439,8 +473,15 @@ class ConditionalCache:
 
 
 def _timed(prepare: Callable[[], Entry]) -> Entry:
+    """``prepare()``, with how long it took unless the entry says so itself.
+
+    A model's preparation times its own upstream run: it may first wait for a
+    turn on the model, which no later hit saves.
+    """
     started = time.perf_counter()
     entry = prepare()
+    if entry.prepare_seconds > 0:
+        return entry
     return dataclasses.replace(entry, prepare_seconds=time.perf_counter() - started)
 
 
@@ -451,6 +492,7 @@ def _check_budget(name: str, value: int) -> None:
 
 _default: ConditionalCache | None = None
 _default_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], _default_lock=threading.Lock)
 
 
 def default_cache() -> ConditionalCache:

@@ -3,6 +3,9 @@
 The hierarchy::
 
     CachedTTSError
+    ├── ContentChangedError     a clip (or checkpoint file) kept changing while it was
+    │                           read, so no hash names its bytes (a cached model then
+    │                           prepares that call uncached)
     ├── DamagedEntryError       a stored entry failed its checks (never reaches users
     │                           of the cache: the entry is dropped and recomputed)
     └── WeightsUnavailableError (also a FileNotFoundError)
@@ -15,11 +18,20 @@ for a folder, both naming the path.
 
 from __future__ import annotations
 
-__all__ = ["CachedTTSError", "DamagedEntryError", "WeightsUnavailableError"]
+__all__ = [
+    "CachedTTSError",
+    "ContentChangedError",
+    "DamagedEntryError",
+    "WeightsUnavailableError",
+]
 
 
 class CachedTTSError(Exception):
     """Base class of every error that cached-tts itself raises."""
+
+
+class ContentChangedError(CachedTTSError):
+    """A file or stream changed while it was read: no hash names what it holds."""
 
 
 class DamagedEntryError(CachedTTSError):

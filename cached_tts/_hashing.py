@@ -10,6 +10,13 @@ mtime was put back (``os.utime``) still moves ctime, which user code cannot
 set. A file changed within :data:`RACY_WINDOW_NS` of being hashed is *racy*
 (git's racy-git rule): a second change inside the same timestamp tick would
 leave its signature unchanged, so its digest is returned but not remembered.
+
+A file whose signature moves while it is read is read again; one that keeps
+moving raises :class:`~cached_tts.ContentChangedError`, so no digest of bytes
+the file never held as a whole is returned or remembered.
+:meth:`FileHasher.still_holds` later tells whether a file still holds the
+bytes a :class:`FileSnapshot` hashed: a cached model checks it after a
+preparation, before storing anything under that digest.
 """
 
 from __future__ import annotations
@@ -31,11 +38,14 @@ from pathlib import Path
 from cachetools import LRUCache
 
 from cached_tts._atomic import write_atomically
+from cached_tts._exceptions import ContentChangedError
+from cached_tts._forksafe import renew_after_fork
 
 __all__ = [
     "MEMO_SUFFIX",
     "RACY_WINDOW_NS",
     "FileHasher",
+    "FileSnapshot",
     "StatSignature",
     "remembered_path",
     "sha256_file",
@@ -48,6 +58,9 @@ logger = logging.getLogger("cached_tts")
 RACY_WINDOW_NS = 2_000_000_000
 
 _CHUNK_BYTES = 1 << 20
+
+# A file that changed while it was read is read again, this many times in all.
+_HASH_ATTEMPTS = 3
 
 #: Remembered hashes are ``<memo_dir>/<digest of host and path><MEMO_SUFFIX>``.
 MEMO_SUFFIX = ".json"
@@ -71,6 +84,17 @@ class StatSignature:
     def is_racy(self, hashed_at_ns: int) -> bool:
         """Whether the file changed too close to ``hashed_at_ns`` to trust."""
         return max(self.mtime_ns, self.ctime_ns) >= hashed_at_ns - RACY_WINDOW_NS
+
+
+@dataclass(frozen=True)
+class FileSnapshot:
+    """A file's digest, and the signature it had while it was read."""
+
+    path: str
+    digest: str
+    signature: StatSignature
+    #: Changed too recently for an unchanged signature to prove unchanged bytes.
+    racy: bool
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -133,29 +157,76 @@ class FileHasher:
         self._memo_written = memo_written
         self._memo: LRUCache[str, tuple[StatSignature, str]] = LRUCache(maxsize=max_paths)
         self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
         self.hashes_computed = 0
 
     def hash(self, path: str | os.PathLike[str]) -> str:
-        """The file's sha256, computed only when its signature has changed."""
+        """The file's sha256, computed only when its signature has changed.
+
+        Raises :class:`~cached_tts.ContentChangedError` when the file keeps
+        changing while it is read: no digest then names its bytes.
+        """
+        return self.snapshot(path).digest
+
+    def snapshot(self, path: str | os.PathLike[str]) -> FileSnapshot:
+        """The file's sha256 and the signature it was taken at, for :meth:`still_holds`."""
         name = os.path.abspath(path)
+        looked_at_ns = time.time_ns()
         signature = StatSignature.of(stat_regular_file(name))
         with self._lock:
             remembered = self._memo.get(name)
         if remembered is not None and remembered[0] == signature:
-            return remembered[1]
+            return FileSnapshot(name, remembered[1], signature, signature.is_racy(looked_at_ns))
         digest = self._read_memo_file(name, signature)
         if digest is not None:
             self._remember(name, signature, digest)
-            return digest
+            return FileSnapshot(name, digest, signature, signature.is_racy(looked_at_ns))
 
-        hashed_at_ns = time.time_ns()
-        digest = sha256_file(name)
-        self.hashes_computed += 1
-        unchanged = StatSignature.of(os.stat(name)) == signature
-        if unchanged and not signature.is_racy(hashed_at_ns):
+        digest, signature, looked_at_ns = self._hash_unchanged(name)
+        racy = signature.is_racy(looked_at_ns)
+        if not racy:
             self._remember(name, signature, digest)
             self._write_memo_file(name, signature, digest)
-        return digest
+        return FileSnapshot(name, digest, signature, racy)
+
+    def still_holds(self, snapshot: FileSnapshot) -> bool:
+        """Whether the file still holds the bytes ``snapshot`` hashed.
+
+        An unchanged signature proves it unless the file was racy when hashed:
+        a write within the same timestamp tick leaves the signature as it was,
+        so a racy file is hashed again.
+        """
+        try:
+            now = StatSignature.of(os.stat(snapshot.path))
+        except OSError:
+            return False
+        if now != snapshot.signature:
+            return False
+        if not snapshot.racy:
+            return True
+        try:
+            digest, signature, _ = self._hash_unchanged(snapshot.path)
+        except (ContentChangedError, OSError):
+            return False
+        return digest == snapshot.digest and signature == snapshot.signature
+
+    def _hash_unchanged(self, name: str) -> tuple[str, StatSignature, int]:
+        """A digest read while the signature stayed put, that signature, and when it was seen.
+
+        A file that changes while it is read gives a digest of bytes it may
+        never have held as a whole; such a digest is never returned.
+        """
+        for _ in range(_HASH_ATTEMPTS):
+            looked_at_ns = time.time_ns()
+            before = StatSignature.of(stat_regular_file(name))
+            digest = sha256_file(name)
+            self.hashes_computed += 1
+            if StatSignature.of(stat_regular_file(name)) == before:
+                return digest, before, looked_at_ns
+        raise ContentChangedError(
+            f"{name} changed every time it was read ({_HASH_ATTEMPTS} tries); "
+            "use it once whoever writes it has finished"
+        )
 
     def forget(self) -> None:
         """Drop every remembered digest, in memory and on disk."""

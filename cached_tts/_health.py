@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cached_tts._forksafe import renew_after_fork
+
 __all__ = ["Backoff", "Health"]
 
 logger = logging.getLogger("cached_tts")
@@ -59,6 +61,7 @@ class Health:
         self.policy = policy
         self._clock = clock or _now
         self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
         self._in_a_row = 0
         self._down_until = 0.0  # clock time before which the tier is skipped
         self._backoff = policy.initial

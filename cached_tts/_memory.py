@@ -7,6 +7,7 @@ import threading
 from cachetools import LRUCache
 
 from cached_tts._entry import Entry
+from cached_tts._forksafe import renew_after_fork
 
 __all__ = ["MemoryTier"]
 
@@ -31,6 +32,7 @@ class MemoryTier:
     def __init__(self, max_bytes: int) -> None:
         self._lru: LRUCache[str, Entry] = LRUCache(maxsize=max_bytes, getsizeof=_entry_bytes)
         self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
 
     def get(self, digest: str) -> Entry | None:
         """The entry for ``digest``, marked as just used; ``None`` if absent."""

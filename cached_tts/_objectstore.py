@@ -32,12 +32,14 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cached_tts._atomic import TEMP_PREFIX
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys import EntryKey
 from cached_tts._remote import redacted
 from cached_tts._tiers import SharedTier, StoredObject, TierSettings
@@ -79,6 +81,7 @@ _DELETE_BATCH = 1000
 
 # memory:// lives in this process: one lock makes its check-then-set atomic.
 _MEMORY_LOCK = threading.Lock()
+renew_after_fork(sys.modules[__name__], _MEMORY_LOCK=threading.Lock)
 
 # Objects in a shared folder are read by every machine of the fleet; who may
 # read them is the folder's business, as a bucket's policy is for a bucket.

@@ -18,12 +18,14 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from cached_tts._cache import ConditionalCache
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._wrappers import (
     DISABLE_ENV,
     chosen_fallback_cache,
@@ -46,6 +48,7 @@ _TARGETS = (
 # Each patched class, with what its __dict__ held before (None: the name was absent).
 _patched: dict[type, dict[str, Any]] = {}
 _lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], _lock=threading.Lock)
 
 
 def patchable_classes() -> list[type]:

@@ -266,7 +266,20 @@ class RemoteTier:
                 time.sleep(self.settings.poll_interval)
         finally:
             if held:
-                self._call(lambda c: self._delete_if_equal(keys=[name], args=[token], client=c))
+                self._release(name, token)
+
+    def _release(self, name: str, token: str) -> None:
+        """Release a lease held here, even during a back-off.
+
+        The back-off may have begun while this worker prepared (a failed
+        ``put``); skipping the release then would leave the others waiting
+        ``lease_seconds`` for a worker that is done. If Redis does not answer,
+        the lease expires ``lease_seconds`` after it was taken.
+        """
+        try:
+            self._delete_if_equal(keys=[name], args=[token], client=self._client)
+        except self._failures as exc:
+            self._health.failed(exc)
 
     # -- housekeeping (the cached-tts command) --------------------------------
     # Unlike get, put and lease, these raise Redis's errors (redis.RedisError,

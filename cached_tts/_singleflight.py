@@ -7,6 +7,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from cached_tts._forksafe import renew_after_fork
+
 __all__ = ["SingleFlight"]
 
 T = TypeVar("T")
@@ -23,6 +25,8 @@ class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: dict[str, Future[T]] = {}
+        # A forked child has no thread to finish a computation under way.
+        renew_after_fork(self, _lock=threading.Lock, _calls=dict)
 
     def do(self, key: str, fn: Callable[[], T]) -> tuple[T, bool]:
         """``fn()``'s value and whether this caller computed it.

@@ -35,6 +35,7 @@ from typing import ClassVar, TypeAlias
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import decode
 from cached_tts._keys import EntryKey
 
@@ -117,6 +118,7 @@ class TierCounters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
         self.hits = 0
         self.errors = 0
 
@@ -149,6 +151,7 @@ class Backoff:
         self._name = name
         self._settings = settings
         self._lock = threading.Lock()
+        renew_after_fork(self, _lock=threading.Lock)
         self._down_until = 0.0  # monotonic time before which the tier is skipped
         self._wait = settings.backoff_initial
         self._down = False

@@ -2,9 +2,10 @@
 
 ``warm(model, paths)`` prepares every voice it finds into ``model.cache`` and
 says what it did. With ``background=True`` it does so in a thread while the
-model keeps serving: each voice takes its turn on the model's lock (the one
-``generate`` holds), so a request waits for at most one preparation, and each
-voice is served from the cache as soon as it is done.
+model keeps serving: each preparation takes its turn on the model's lock (the
+one ``generate`` holds), so a request waits for at most one preparation, and
+each voice is served from the cache as soon as it is done. Waiting for another
+worker that prepares the same voice holds nothing of the model.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from cached_tts._wrappers import model_lock
+from cached_tts._wrappers import prepare_into_cache
 
 __all__ = ["AUDIO_SUFFIXES", "WarmSummary", "find_voices", "warm"]
 
@@ -199,14 +200,5 @@ def _reason(exc: Exception) -> str:
 
 def _warm_one(model: Any, voice: str) -> str:
     """Prepare one voice; "new" if it was computed, "cached" if it was found."""
-    state = "ref_dict" if hasattr(model, "set_target_voice") else "conds"
-    prepare = model.set_target_voice if state == "ref_dict" else model.prepare_conditionals
-    with model_lock(model):  # the turn generate takes, so the two never interleave
-        saved = getattr(model, state, None)
-        # The counter, not stats(): stats() lists the folder, which is slow for many voices.
-        before = model.cache._misses
-        try:
-            prepare(voice)
-        finally:
-            setattr(model, state, saved)  # warming must not change the voice being served
-        return "new" if model.cache._misses > before else "cached"
+    # The model's own voice, the one being served, is left as it is.
+    return prepare_into_cache(model, voice)

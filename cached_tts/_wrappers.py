@@ -6,7 +6,8 @@
 * ``prepare_conditionals`` (TTS classes) / ``set_target_voice`` (VC): served
   from the cache, whether the user calls them or ``generate`` does;
 * ``generate``: serialized per model, since upstream keeps its state in
-  ``self.conds``;
+  ``self.conds``; the voice it asks for is found before it takes its turn
+  (see :mod:`cached_tts._voice`);
 * ``__init__``, ``from_local``, ``from_pretrained``: accept ``cache=`` and
   ``model_id=``, fingerprint the checkpoint files the loader read (once, as
   it loads them), and turn missing weights into a
@@ -20,16 +21,15 @@ import inspect
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import wrapt
 
 from cached_tts._cache import ConditionalCache, default_cache
+from cached_tts._clip import is_seekable_stream
 from cached_tts._entry import (
     Entry,
     UncacheableError,
@@ -46,10 +46,20 @@ from cached_tts._keys import (
     CHECKPOINT_ATTR,
     CheckpointRead,
     checkpoint_signatures,
-    entry_key,
-    preparation_settings,
     remember_checkpoint_fingerprint,
     set_model_id,
+)
+from cached_tts._voice import (
+    Lookup,
+    VoiceCall,
+    apply,
+    computing,
+    expecting,
+    function_of,
+    is_expecting,
+    model_lock,
+    resolve,
+    take_expected,
 )
 
 __all__ = [
@@ -60,6 +70,8 @@ __all__ = [
     "family_of",
     "install",
     "is_installed",
+    "model_lock",
+    "prepare_into_cache",
     "set_fallback_cache",
 ]
 
@@ -79,8 +91,14 @@ _KEYABLE = (bool, int, float, str, type(None))
 class Family:
     """How one kind of Chatterbox class prepares a voice and keeps it."""
 
+    #: The method that prepares a voice.
     method: str
-    capture: Callable[[Any], Entry]
+    #: The attribute it sets.
+    state: str
+    #: ``generate``'s argument naming the clip it prepares first.
+    prompt: str
+    #: An entry from what ``method`` set, and the seconds it took.
+    capture: Callable[[Any, float], Entry]
     restore: Callable[[Any, Entry, Any, Callable[..., Any]], None]
 
 
@@ -95,9 +113,15 @@ def _restore_ref_dict(model: Any, entry: Entry, _exaggeration: Any, _prepare: An
 
 
 TTS = Family(
-    "prepare_conditionals", lambda m: entry_from_conditionals(m.conds), _restore_conditionals
+    "prepare_conditionals",
+    "conds",
+    "audio_prompt_path",
+    entry_from_conditionals,
+    _restore_conditionals,
 )
-VC = Family("set_target_voice", lambda m: entry_from_ref_dict(m.ref_dict), _restore_ref_dict)
+VC = Family(
+    "set_target_voice", "ref_dict", "target_voice_path", entry_from_ref_dict, _restore_ref_dict
+)
 
 
 def family_of(cls: type) -> Family:
@@ -125,7 +149,7 @@ def install(cls: type) -> dict[str, Any]:
     family = family_of(cls)
     wrappers: dict[str, Callable[[Any], Any]] = {
         family.method: _prepare_wrapper(family),
-        "generate": _serialized,
+        "generate": _generate_wrapper(family),
         "__init__": _init_wrapper,
         "from_local": _loader_wrapper(from_local=True),
         "from_pretrained": _loader_wrapper(from_local=False),
@@ -143,20 +167,6 @@ def install(cls: type) -> dict[str, Any]:
 
 
 # -- per-model state ----------------------------------------------------------
-
-_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
-_computing = threading.local()
-
-
-def model_lock(model: Any) -> threading.RLock:
-    """The lock that serializes one model's preparations and generations."""
-    lock = _locks.get(model)
-    if lock is None:
-        with _locks_guard:
-            lock = _locks.setdefault(model, threading.RLock())
-    return lock
-
 
 _fallback: list[ConditionalCache] = []
 
@@ -204,36 +214,22 @@ def _configure(model: Any, cache: ConditionalCache | None, model_id: str | None)
 # -- the wrappers ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Call:
-    path: str | os.PathLike[str]
-    exaggeration: Any
-    extra: dict[str, object]
-
-
 @functools.cache
 def _parameters(function: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(function)
 
 
-def _function_of(wrapped: Callable[..., Any]) -> Callable[..., Any]:
-    """The plain function behind a bound method (or wrapt's partial for class calls)."""
-    if isinstance(wrapped, functools.partial):
-        return wrapped.func
-    return getattr(wrapped, "__func__", wrapped)
-
-
 def _bind(
     wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> _Call | None:
+) -> VoiceCall | None:
     """The clip, exaggeration and other settings of a call; ``None`` if uncacheable."""
-    function = _function_of(wrapped)
+    function = function_of(wrapped)
     bound = _parameters(function).bind(None, *args, **kwargs)
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     names = list(arguments)
     arguments.pop(names[0])  # self
-    path = arguments.pop(names[1])
+    clip = arguments.pop(names[1])
     exaggeration = arguments.pop("exaggeration", None)
     for name in list(arguments):
         kind = _parameters(function).parameters[name].kind
@@ -241,11 +237,13 @@ def _bind(
             arguments.update(arguments.pop(name))
         elif kind is inspect.Parameter.VAR_POSITIONAL:
             arguments[name] = tuple(arguments[name])
-    if not isinstance(path, (str, os.PathLike)):
-        return None  # an in-memory or file-like clip: nothing stable to key on
+    # A stream that cannot be read and put back is upstream's alone to read;
+    # bytes are too (upstream takes them for a file name and fails).
+    if not isinstance(clip, (str, os.PathLike)) and not is_seekable_stream(clip):
+        return None
     if not all(isinstance(v, _KEYABLE) for v in arguments.values()):
         return None
-    return _Call(path, exaggeration, arguments)
+    return VoiceCall(clip, exaggeration, arguments, args, kwargs)
 
 
 def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
@@ -253,61 +251,124 @@ def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if getattr(_computing, "active", False) or os.environ.get(DISABLE_ENV) == "1":
+        if computing() or os.environ.get(DISABLE_ENV) == "1":
             return wrapped(*args, **kwargs)
         call = _bind(wrapped, args, kwargs)
         if call is None:
             logger.debug("Not caching %s: its arguments have no stable key", family.method)
-            return wrapped(*args, **kwargs)
+            with model_lock(instance):
+                return wrapped(*args, **kwargs)
+        note_cache_in_use(instance.cache)  # what %tts_cache shows
+        lookup = take_expected(instance, call) or resolve(family, wrapped, instance, call)
         with model_lock(instance):
-            return _prepare_cached(family, wrapped, instance, call, args=args, kwargs=kwargs)
+            apply(family, instance, lookup, function_of(wrapped))
+        return None
 
     return wrapper
 
 
-def _prepare_cached(
+def _generate_wrapper(family: Family) -> Callable[[Any], Any]:
+    @wrapt.decorator
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        # Found before the turn on the model: finding may wait for another worker.
+        lookup = _resolve_prompt(family, wrapped, instance, args, kwargs)
+        with model_lock(instance), expecting(instance, lookup):
+            return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def _resolve_prompt(
     family: Family,
-    wrapped: Callable[..., Any],
+    generate: Callable[..., Any],
     model: Any,
-    call: _Call,
-    *,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> None:
-    cache = model.cache
-    note_cache_in_use(cache)  # what %tts_cache shows
-    function = _function_of(wrapped)
-    key = entry_key(
-        cache.content_hash(call.path),
-        cache.model_fingerprint(model),
-        preparation_settings(model, f"{function.__module__}.{function.__qualname__}", call.extra),
-    )
-
-    def prepare() -> Entry:
-        _computing.active = True
-        try:
-            # No autograd graph may outlive the preparation.
-            with torch.inference_mode():
-                wrapped(*args, **kwargs)
-        finally:
-            _computing.active = False
-        return family.capture(model)
-
+) -> Lookup | None:
+    """The voice ``generate`` prepares first; ``None`` to leave it to the inner call."""
+    if computing() or os.environ.get(DISABLE_ENV) == "1" or is_expecting(model):
+        return None
+    prepare = _cached_prepare(model, family)
+    call = None if prepare is None else _prompt_call(family, generate, prepare, args, kwargs)
+    if prepare is None or call is None:
+        return None
     try:
-        entry = cache.get_or_prepare(key, prepare, source=os.path.abspath(call.path))
-    except UncacheableError as exc:
-        logger.warning("Not caching %s: %s", family.method, exc)
-        wrapped(*args, **kwargs)
-        return
-    family.restore(model, entry, call.exaggeration, function)
+        return resolve(family, prepare, model, call)
+    except Exception as exc:  # noqa: BLE001 -- raised where upstream raises it: inside generate
+        return Lookup(call, error=exc)
 
 
-@wrapt.decorator
-def _serialized(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    with model_lock(instance):
-        return wrapped(*args, **kwargs)
+def _prompt_call(
+    family: Family,
+    generate: Callable[..., Any],
+    prepare: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> VoiceCall | None:
+    """The preparation upstream's ``generate`` makes first, as it makes it; ``None`` if none."""
+    try:
+        bound = _parameters(function_of(generate)).bind(None, *args, **kwargs)
+        bound.apply_defaults()
+        clip = bound.arguments.get(family.prompt)
+        if not clip:  # upstream prepares nothing then (`if audio_prompt_path:`)
+            return None
+        # Upstream passes on the arguments the two share by name (exaggeration...).
+        names = list(_parameters(function_of(prepare)).parameters)[2:]  # after self and clip
+        shared = {name: bound.arguments[name] for name in names if name in bound.arguments}
+        return _bind(prepare, (clip,), shared)
+    except (TypeError, ValueError):  # upstream raises its own error for these arguments
+        return None
+
+
+def _cached_prepare(model: Any, family: Family) -> Callable[..., Any] | None:
+    """Upstream's preparation bound to ``model``, if this library's wrapper is the one called.
+
+    ``None`` when a subclass overrides the method without the decorator: its
+    own code around the preparation must then run as it is written.
+    """
+    cls = type(model)
+    for klass in cls.__mro__:
+        if family.method in vars(klass):
+            if not is_installed(klass):
+                return None
+            wrapped = vars(klass)[family.method].__wrapped__
+            return wrapped.__get__(model, cls)  # type: ignore[no-any-return]
+    return None
+
+
+def prepare_into_cache(model: Any, clip: str | os.PathLike[str]) -> str:
+    """Put the voice of ``clip`` in ``model.cache``, leaving the model's own voice alone.
+
+    Returns ``"new"`` when it was prepared now, ``"cached"`` when it was found.
+    Waiting for another worker that prepares it holds nothing of the model.
+    Raises what preparing raises, and :class:`UncacheableError` when the voice
+    could not be cached.
+    """
+    family = family_of(type(model))
+    prepare = _cached_prepare(model, family)
+    call = None if prepare is None else _bind(prepare, (clip,), {})
+    if prepare is None or call is None or computing() or os.environ.get(DISABLE_ENV) == "1":
+        return _prepare_in_turn(model, family, clip)
+    note_cache_in_use(model.cache)
+    lookup = resolve(family, prepare, model, call)
+    if lookup.entry is None:
+        raise UncacheableError(f"the voice of {os.fspath(clip)} could not be cached")
+    return "new" if lookup.prepared_here else "cached"
+
+
+def _prepare_in_turn(model: Any, family: Family, clip: str | os.PathLike[str]) -> str:
+    """Prepare through whatever the model's class does, holding the model throughout."""
+    with model_lock(model):
+        saved = getattr(model, family.state, None)
+        # The counter, not stats(): stats() lists the folder, which is slow for many voices.
+        before = model.cache._misses
+        try:
+            getattr(model, family.method)(clip)
+        finally:
+            setattr(model, family.state, saved)
+        return "new" if model.cache._misses > before else "cached"
 
 
 @wrapt.decorator
