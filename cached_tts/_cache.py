@@ -172,8 +172,6 @@ class ConditionalCache:
         self._last_touch: dict[str, float] = {}
         self._touch_lock = threading.Lock()
         renew_after_fork(self, _counts_lock=threading.Lock, _touch_lock=threading.Lock)
-        # Which clip each entry loaded into memory was made from, for forget().
-        self._contents: dict[str, str] = {}
 
     @property
     def directory(self) -> Path | None:
@@ -264,25 +262,24 @@ class ConditionalCache:
     def _load_or_prepare(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str, *, wait: bool = True
     ) -> tuple[Entry, str]:
-        self._contents[key.digest] = key.content
         entry = self._memory.get(key.digest)
         if entry is not None:
             return entry, "memory"
         entry = self._read_disk(key)
         if entry is not None:
-            self._memory.put(key.digest, entry)
+            self._memory.put(key.digest, entry, content=key.content)
             return entry, "disk"
         found = self._from_shared_tiers(key)
         if found is not None:
             entry, data = found
             self._write_disk(key, data)
-            self._memory.put(key.digest, entry)
+            self._memory.put(key.digest, entry, content=key.content)
             return entry, "remote"
         if wait:
             entry, tier = self._prepare_once_across_processes(key, prepare, source)
         else:
             entry, tier = self._prepare_and_store(key, prepare, source), "miss"
-        self._memory.put(key.digest, entry)
+        self._memory.put(key.digest, entry, content=key.content)
         return entry, tier
 
     def _prepare_once_across_processes(
@@ -485,7 +482,6 @@ class ConditionalCache:
         self._memory.clear()
         with self._touch_lock:
             self._last_touch.clear()
-        self._contents.clear()
         self._hasher.forget()
         if self._store is not None:
             self._store.clear()
@@ -506,12 +502,10 @@ class ConditionalCache:
 
         content = clip_hash(clip)
         erased = Erased()
-        for digest, made_from in list(self._contents.items()):
-            if made_from == content:
-                del self._contents[digest]
+        erased.memory.extend(self._memory.discard_made_from(content))
+        with self._touch_lock:
+            for digest in erased.memory:
                 self._last_touch.pop(digest, None)
-                if self._memory.discard(digest):
-                    erased.memory.append(digest)
         erase_content(content, self._store, self._tiers, erased)
         return erased.count
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from cachetools import LRUCache
+from cachetools import Cache, LRUCache
 
 from cached_tts._entry import Entry
 from cached_tts._forksafe import renew_after_fork
@@ -12,12 +12,16 @@ from cached_tts._forksafe import renew_after_fork
 __all__ = ["MemoryTier"]
 
 
-def _entry_bytes(entry: Entry) -> int:
-    return entry.nbytes
+def _held_bytes(held: tuple[Entry, str]) -> int:
+    return held[0].nbytes
 
 
 class MemoryTier:
     """Entries by key digest, least recently used evicted past ``max_bytes``.
+
+    Each entry may name the content hash of the clip it was made from, so that
+    a voice can be erased from memory by its clip (:meth:`discard_made_from`)
+    with no index that outlives the entries.
 
     >>> import torch
     >>> tier = MemoryTier(max_bytes=1024)
@@ -27,25 +31,44 @@ class MemoryTier:
     (768, 1)
     >>> tier.put("big", Entry({"ref.embedding": torch.zeros(1, 512)}))  # over budget
     False
+    >>> tier.put("v", Entry({"ref.embedding": torch.zeros(1, 4)}), content="c1")
+    True
+    >>> tier.discard_made_from("c1"), "v" in tier
+    (['v'], False)
     """
 
     def __init__(self, max_bytes: int) -> None:
-        self._lru: LRUCache[str, Entry] = LRUCache(maxsize=max_bytes, getsizeof=_entry_bytes)
+        self._lru: LRUCache[str, tuple[Entry, str]] = LRUCache(
+            maxsize=max_bytes, getsizeof=_held_bytes
+        )
         self._lock = threading.Lock()
         renew_after_fork(self, _lock=threading.Lock)
 
     def get(self, digest: str) -> Entry | None:
         """The entry for ``digest``, marked as just used; ``None`` if absent."""
         with self._lock:
-            return self._lru.get(digest)
+            held = self._lru.get(digest)
+        return None if held is None else held[0]
 
-    def put(self, digest: str, entry: Entry) -> bool:
-        """Keep ``entry``; returns ``False`` when it alone exceeds the budget."""
+    def put(self, digest: str, entry: Entry, *, content: str = "") -> bool:
+        """Keep ``entry``, made from the clip hashed ``content``.
+
+        Returns ``False`` when it alone exceeds the budget.
+        """
         with self._lock:
             if entry.nbytes > self._lru.maxsize:
                 return False
-            self._lru[digest] = entry
+            self._lru[digest] = (entry, content)
             return True
+
+    def discard_made_from(self, content: str) -> list[str]:
+        """Drop every entry made from the clip hashed ``content``; their digests."""
+        with self._lock:
+            # Cache.__getitem__ reads without marking as used, as LRUCache's would.
+            digests = [d for d in self._lru if Cache.__getitem__(self._lru, d)[1] == content]
+            for digest in digests:
+                del self._lru[digest]
+        return digests
 
     def discard(self, digest: str) -> bool:
         """Drop the entry for ``digest``; whether there was one."""

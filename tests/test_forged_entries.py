@@ -64,7 +64,7 @@ def test_ls_lists_a_forged_entry_as_damaged_and_verify_fix_removes_it(forged_fol
     folder, path = forged_folder
 
     assert main(["ls", "--cache-dir", str(folder)]) == 0
-    assert "(damaged)" in capsys.readouterr().out
+    assert "(damaged: " in capsys.readouterr().out
     assert main(["verify", "--cache-dir", str(folder)]) == 1
     assert "1 damaged" in capsys.readouterr().out
     assert main(["verify", "--fix", "--cache-dir", str(folder)]) == 0

@@ -92,9 +92,9 @@ def test_the_digest_of_a_key_is_stable_across_releases():
     key = EntryKey(content="ab" * 32, weights="w", settings=(("device", "cpu"),))
     assert key.schema == SCHEMA_VERSION == 2
     assert key.canonical == (
-        '{"content":"' + "ab" * 32 + '","schema":1,"settings":{"device":"cpu"},"weights":"w"}'
+        '{"content":"' + "ab" * 32 + '","schema":2,"settings":{"device":"cpu"},"weights":"w"}'
     )
-    assert key.digest == "247af869126e968d3507ab9cdd77fb297b5955ad2bb184077862068d26f0d883"
+    assert key.digest == "059cc60a41909e3519739248d06d725cc2c494ace61ce572aee42a89620ea815"
 
 
 @pytest.mark.parametrize(

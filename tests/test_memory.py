@@ -102,3 +102,28 @@ def test_concurrent_use_keeps_the_byte_count_exact():
     for thread in threads:
         thread.join()
     assert tier.nbytes == 64 * len(tier) <= 40 * 64
+
+
+def test_an_entry_is_erased_by_its_clip_and_evicted_entries_leave_nothing_behind():
+    tier = MemoryTier(max_bytes=3 * 400)
+    for n in range(50):  # each 400 bytes: only the last three stay
+        tier.put(f"d{n}", entry_of(400, float(n)), content=f"clip{n % 2}")
+
+    assert len(tier) == 3
+    assert len(tier._lru) == 3  # nothing per evicted key survives, whatever its clip
+    assert sorted(tier.discard_made_from("clip1")) == ["d47", "d49"]
+    assert "d48" in tier
+    assert tier.discard_made_from("clip1") == []
+
+
+def test_erasing_by_clip_does_not_mark_the_other_entries_as_used():
+    tier = MemoryTier(max_bytes=2 * 400)
+    tier.put("old", entry_of(400), content="a")
+    tier.put("new", entry_of(400), content="b")
+    tier.get("old")  # now "new" is the least recently used
+    tier.discard_made_from("nobody")
+
+    tier.put("newest", entry_of(400), content="c")  # evicts the least recently used
+
+    assert "new" not in tier
+    assert "old" in tier

@@ -149,9 +149,9 @@ def recording_keys(cache: ConditionalCache) -> list[EntryKey]:
     seen: list[EntryKey] = []
     lookup: Callable[..., Any] = cache.get_or_prepare
 
-    def watched(key: EntryKey, prepare: Callable[[], Any], *, source: str = "") -> Any:
+    def watched(key: EntryKey, prepare: Callable[[], Any], **options: Any) -> Any:
         seen.append(key)
-        return lookup(key, prepare, source=source)
+        return lookup(key, prepare, **options)  # source=, wait=: the lookup's own
 
     setattr(cache, "get_or_prepare", watched)  # noqa: B010 -- on this instance only
     return seen
