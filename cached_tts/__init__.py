@@ -26,10 +26,11 @@ from cached_tts._exceptions import (
     DamagedEntryError,
     WeightsUnavailableError,
 )
-from cached_tts._stats import CacheStats
+from cached_tts._stats import CacheStats, TierStats
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
+    from cached_tts._health import Backoff
     from cached_tts._keys import EntryKey, refresh_fingerprint
     from cached_tts._models import (
         CachedChatterboxMultilingualTTS,
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
     )
     from cached_tts._patching import disable, enable, enabled
     from cached_tts._remote import RemoteSettings
+    from cached_tts._tiers import SharedTier, TierSettings
     from cached_tts._warm import WarmSummary, warm
 
 __all__ = [
+    "Backoff",
     "CacheStats",
     "CachedChatterboxMultilingualTTS",
     "CachedChatterboxTTS",
@@ -54,6 +57,9 @@ __all__ = [
     "DamagedEntryError",
     "EntryKey",
     "RemoteSettings",
+    "SharedTier",
+    "TierSettings",
+    "TierStats",
     "WarmSummary",
     "WeightsUnavailableError",
     "cached_conditionals",
@@ -75,6 +81,9 @@ _LAZY = {
     "EntryKey": "cached_tts._keys",
     "refresh_fingerprint": "cached_tts._keys",
     "RemoteSettings": "cached_tts._remote",
+    "Backoff": "cached_tts._health",
+    "SharedTier": "cached_tts._tiers",
+    "TierSettings": "cached_tts._tiers",
     "CachedChatterboxMultilingualTTS": "cached_tts._models",
     "CachedChatterboxTTS": "cached_tts._models",
     "CachedChatterboxTurboTTS": "cached_tts._models",

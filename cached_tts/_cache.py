@@ -1,9 +1,11 @@
 """The tiers behind one key, with single flight and stats.
 
-A lookup tries memory, then disk, then Redis when configured, then prepares.
-Threads asking for one key at once share a single preparation; processes
-sharing a folder take turns on a file lock per key, and a fleet sharing a
-Redis server takes turns on a lease per key, so usually only one of them
+A lookup tries memory, then disk, then each shared tier (Redis, object
+stores) in the order given, then prepares. A hit fills the tiers before the
+one that served it; a preparation is written to all. Threads asking for one
+key at once share a single preparation; processes sharing a folder take turns
+on a file lock per key, and a fleet takes turns on a lease per key from the
+first shared tier that has leases (Redis), so usually only one of them
 prepares, and every reader sees whole, verified entries whatever the timing.
 """
 
@@ -16,9 +18,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, Any, Final
 
 import platformdirs
 from filelock import BaseFileLock, Timeout
@@ -31,13 +33,12 @@ from cached_tts._hashing import FileHasher
 from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey, model_fingerprint
 from cached_tts._memory import MemoryTier
-from cached_tts._remote import REMOTE_ENV, RemoteSettings, RemoteTier, open_remote
+from cached_tts._remote import REMOTE_ENV
+from cached_tts._shared_tiers import Remote, open_tiers
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
-
-if TYPE_CHECKING:
-    import redis
+from cached_tts._tiers import Found, TierSettings
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -113,11 +114,18 @@ class ConditionalCache:
     ``self.conds``). It does not count Python overhead, copies handed to
     models, or disk. ``max_disk_bytes`` counts the entry files on disk.
 
-    ``remote`` adds a Redis tier shared by a fleet: a ``redis://`` or
-    ``rediss://`` URL (credentials and database may be in it) or a
-    ``redis.Redis`` client; it needs ``pip install 'cached-tts[redis]'``.
-    Left out, it is ``$CACHED_TTS_REMOTE`` when that is set; ``None`` means no
-    Redis. ``remote_settings`` tunes it (see :class:`RemoteSettings`).
+    ``remote`` adds tiers shared by a fleet, looked up in order after disk:
+    a ``redis://`` or ``rediss://`` URL (credentials and database may be in
+    it) or a ``redis.Redis`` client (``pip install 'cached-tts[redis]'``); an
+    object store's fsspec URL, ``s3://bucket/prefix`` (``cached-tts[s3]``),
+    ``gs://`` (``[gcs]``), ``az://``/``abfs://`` (``[azure]``), ``file://``
+    or ``memory://``; or a list of those (a string may hold several URLs
+    separated by commas). Left out, it is ``$CACHED_TTS_REMOTE`` when that is
+    set; ``None`` means none. ``remote_settings`` sets the timeouts and
+    back-off of every shared tier (see :class:`RemoteSettings`);
+    ``remote_options`` are fsspec options for the object stores (credentials,
+    ``endpoint_url``...), over those from the URL, the environment and
+    fsspec's configuration.
 
     >>> cache = ConditionalCache(cache_dir=None)
     >>> cache.stats().entries
@@ -131,8 +139,9 @@ class ConditionalCache:
         max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
         max_disk_bytes: int | None = DEFAULT_MAX_DISK_BYTES,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        remote: str | redis.Redis | _RemoteFromEnv | None = _REMOTE_FROM_ENV,
-        remote_settings: RemoteSettings | None = None,
+        remote: Remote | Sequence[Remote] | _RemoteFromEnv | None = _REMOTE_FROM_ENV,
+        remote_settings: TierSettings | None = None,
+        remote_options: Mapping[str, Any] | None = None,
     ) -> None:
         _check_budget("max_memory_bytes", max_memory_bytes)
         if max_disk_bytes is not None:
@@ -148,9 +157,8 @@ class ConditionalCache:
         self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
         if isinstance(remote, _RemoteFromEnv):
             remote = os.environ.get(REMOTE_ENV) or None
-        self._remote: RemoteTier | None = None
-        if remote is not None:
-            self._remote = open_remote(remote, remote_settings or RemoteSettings())
+        # In lookup order; set once, like the folder.
+        self._tiers: Final = open_tiers(remote, remote_settings, remote_options)
         self._hasher = (
             FileHasher(self._store.hashes_dir, memo_written=self._store.noted)
             if self._store
@@ -225,10 +233,10 @@ class ConditionalCache:
         source: str = "",
         wait: bool = True,
     ) -> Entry:
-        """The entry for ``key``, from memory, disk, Redis, or ``prepare()``.
+        """The entry for ``key``, from memory, disk, a shared tier, or ``prepare()``.
 
         ``prepare`` runs at most once at a time per key in this process, and
-        usually once across processes sharing the folder or the Redis server.
+        usually once across processes sharing the folder or a Redis server.
         Its exceptions propagate, and nothing is stored for them.
 
         ``wait=False`` never waits for another thread, process or worker
@@ -261,7 +269,7 @@ class ConditionalCache:
         if entry is not None:
             self._memory.put(key.digest, entry, content=key.content)
             return entry, "disk"
-        found = self._remote.get(key) if self._remote else None
+        found = self._from_shared_tiers(key)
         if found is not None:
             entry, data = found
             self._write_disk(key, data)
@@ -312,12 +320,25 @@ class ConditionalCache:
             return None
         return lock
 
+    def _from_shared_tiers(self, key: EntryKey) -> Found | None:
+        """The first shared tier's verified entry; the tiers before it get a copy."""
+        for index, tier in enumerate(self._tiers):
+            found = tier.get(key)
+            if found is not None:
+                for earlier in self._tiers[:index]:
+                    earlier.put(key, found[1])
+                return found
+        return None
+
     def _prepare_once_across_fleet(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str
     ) -> tuple[Entry, str]:
-        if self._remote is None:
+        # Without a tier that has leases (an object store alone), workers that
+        # miss one voice at once may each prepare it: correct, only duplicated.
+        leasing = next((tier for tier in self._tiers if tier.leases), None)
+        if leasing is None:
             return self._prepare_and_store(key, prepare, source), "miss"
-        with self._remote.lease(key) as found:
+        with leasing.lease(key) as found:
             if found is not None:  # another worker prepared it while we waited
                 self._write_disk(key, found[1])
                 return found[0], "remote"
@@ -325,12 +346,34 @@ class ConditionalCache:
 
     def _prepare_and_store(self, key: EntryKey, prepare: Callable[[], Entry], source: str) -> Entry:
         entry = _timed(prepare)
-        # Disk and Redis hold the very same bytes.
+        # Disk and every shared tier hold the very same bytes.
         data = encode(key, entry, source=source, created=time.time())
         self._write_disk(key, data)
-        if self._remote is not None:
-            self._remote.put(key, data)
+        for tier in self._tiers:
+            tier.put(key, data)
         return entry
+
+    def share(self, key: EntryKey) -> bool:
+        """Copy the disk entry for ``key`` to every shared tier; whether there was one.
+
+        A lookup served by the disk writes no shared tier (a hit stays local).
+        This fills them, as ``cached-tts warm --remote s3://...`` does on a
+        machine whose folder is already warm. Never raises for a tier.
+        """
+        from cached_tts._format import check
+
+        store = self._store
+        if not self._tiers or store is None:
+            return False
+        try:
+            data = store.path_for(key).read_bytes()
+        except OSError:
+            return False
+        if check(data, key.digest)[1] is not None:  # damaged: never shared
+            return False
+        for tier in self._tiers:
+            tier.put(key, data)
+        return True
 
     # -- the disk tier ----------------------------------------------------
 
@@ -426,14 +469,15 @@ class ConditionalCache:
                 disk_bytes=sum(f.size for f in files),
                 seconds_saved=self._seconds_saved,
                 remote_hits=self._remote_hits,
-                remote_errors=self._remote.errors if self._remote else 0,
+                remote_errors=sum(tier.errors for tier in self._tiers),
+                remote_tiers=tuple(tier.stats() for tier in self._tiers),
                 disk_tier=self._store is not None,
             )
 
     def clear(self) -> None:
         """Remove every entry from memory and disk, and forget file hashes.
 
-        Entries in Redis are shared by the fleet and stay.
+        Entries in shared tiers (Redis, object stores) are the fleet's and stay.
         """
         self._memory.clear()
         with self._touch_lock:
@@ -446,8 +490,8 @@ class ConditionalCache:
         """Erase a voice: every entry made from ``clip`` (a path or its bytes).
 
         Entries for any model and any settings go, from this process's memory,
-        the disk folder and Redis when configured (Redis is shared: the whole
-        fleet forgets it). Returns how many distinct entries were removed.
+        the disk folder and every shared tier configured (they are shared:
+        the whole fleet forgets it). Returns how many distinct entries were removed.
         Other processes still hold it in memory until they forget it too.
 
         >>> cache = ConditionalCache(cache_dir=None, remote=None)
@@ -462,7 +506,7 @@ class ConditionalCache:
         with self._touch_lock:
             for digest in erased.memory:
                 self._last_touch.pop(digest, None)
-        erase_content(content, self._store, self._remote, erased)
+        erase_content(content, self._store, self._tiers, erased)
         return erased.count
 
 

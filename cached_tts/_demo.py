@@ -63,7 +63,7 @@ def run_demo(
 ) -> int:
     """Run the demo and print what it measured; returns an exit code.
 
-    ``remote`` is the Redis URL of a shared tier, or ``None`` for none. Without
+    ``remote`` names shared tiers (URLs separated by commas), or ``None``. Without
     ``cache_dir``, the cache lives in a temporary folder, removed at the end.
     """
     # The synthetic clip and the default cache folder live here, and go with it.
@@ -96,7 +96,7 @@ def _run_demo(
     cache = ConditionalCache(folder, remote=remote)
     model, is_random = _load(device, cache, random_weights=random_weights)
     clip = str(voice or write_voice_clip(workdir / "voice.wav", seconds=5.0, seed=1))
-    shared = "" if remote is None else f"\nRedis: {redacted(remote)}"
+    shared = "" if remote is None else f"\nShared tiers: {redacted(remote)}"
     print(f"Voice clip: {clip}\nCache folder: {folder}{shared}\n")
 
     # The upstream function itself, on the same model: no cache at all.
@@ -122,7 +122,7 @@ def _run_demo(
     if generate:
         _generate(model, clip, out, is_random=is_random)
     stats = cache.stats()
-    redis = f"{stats.remote_hits} Redis hits, " if remote else ""
+    redis = f"{stats.remote_hits} remote hits, " if remote else ""
     print(
         f"\nCache: {_count(stats.misses, 'miss', 'misses')}, {stats.memory_hits} memory hits, "
         f"{redis}{stats.seconds_saved:.2f} s of preparation saved; "

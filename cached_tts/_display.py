@@ -115,11 +115,27 @@ def _rows(stats: CacheStats) -> list[tuple[str, ...]]:
 def _summary(stats: CacheStats) -> str:
     remote = ""
     if stats.remote_hits or stats.remote_errors:
-        remote = f", redis hits: {stats.remote_hits}, redis errors: {stats.remote_errors}"
+        remote = f", remote hits: {stats.remote_hits}, remote errors: {stats.remote_errors}"
     return (
         f"misses: {stats.misses}{remote}, hit rate: {stats.hit_rate:.0%}, "
         f"seconds saved: {stats.seconds_saved:.1f}"
     )
+
+
+def _tier_lines(stats: CacheStats) -> list[str]:
+    """One line per shared tier, in lookup order, once any of them did something.
+
+    >>> from cached_tts._stats import CacheStats, TierStats
+    >>> tiers = (TierStats("redis://cache:6379/0", 0, 2), TierStats("s3://voices/prod", 3, 0))
+    >>> _tier_lines(CacheStats(0, 0, 0, 0, 0, 0, 0, 0.0, remote_hits=3, remote_tiers=tiers))
+    ['  redis://cache:6379/0: 0 hits, 2 errors', '  s3://voices/prod: 3 hits, 0 errors']
+    """
+    if not (stats.remote_hits or stats.remote_errors):
+        return []
+    return [
+        f"  {tier.name}: {plural(tier.hits, 'hit')}, {plural(tier.errors, 'error')}"
+        for tier in stats.remote_tiers
+    ]
 
 
 def stats_text(stats: CacheStats, title: str = "") -> str:
@@ -140,6 +156,7 @@ def stats_text(stats: CacheStats, title: str = "") -> str:
     lines.append(" " * 7 + "".join(f"{name:>11}" for name in columns))
     lines += [f"{row[0]:7}" + "".join(f"{cell:>11}" for cell in row[1:]) for row in _rows(stats)]
     lines.append(_summary(stats))
+    lines += _tier_lines(stats)
     return "\n".join(lines)
 
 
@@ -153,6 +170,7 @@ def stats_html(stats: CacheStats, title: str = "") -> str:
     False
     """
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
+    summary = "<br>".join(html.escape(line) for line in [_summary(stats), *_tier_lines(stats)])
     columns = _columns(stats)
     head = "".join(f"<th>{name}</th>" for name in columns)
     body = "".join(
@@ -161,7 +179,7 @@ def stats_html(stats: CacheStats, title: str = "") -> str:
     )
     return (
         f"<table>{caption}<tr><th></th>{head}</tr>{body}"
-        f'<tr><td colspan="{1 + len(columns)}">{html.escape(_summary(stats))}</td></tr></table>'
+        f'<tr><td colspan="{1 + len(columns)}">{summary}</td></tr></table>'
     )
 
 
@@ -170,10 +188,11 @@ def stats_html(stats: CacheStats, title: str = "") -> str:
 
 @dataclass(frozen=True)
 class EntryRow:
-    """One entry as ``ls`` lists it: on disk, or only in Redis.
+    """One entry as ``ls`` lists it: on disk, or only in a shared tier.
 
     ``digest`` is the entry's name: its key's digest, and on disk its file's
-    stem. ``in_redis`` is ``None`` when no Redis is in use.
+    stem. ``in_redis`` says whether a shared tier (Redis, a bucket) holds it
+    too (the name is older than buckets); ``None`` when none is in use.
     """
 
     digest: str
@@ -187,7 +206,7 @@ class EntryRow:
 
     @classmethod
     def from_scanned(cls, item: ScannedEntry, in_redis: set[str] | None = None) -> EntryRow:
-        """A disk entry; ``in_redis`` holds the digests Redis has, when it is in use."""
+        """A disk entry; ``in_redis`` holds the digests the shared tiers have, when in use."""
         digest = item.file.path.stem
         also = None if in_redis is None else digest in in_redis
         return cls(
@@ -242,7 +261,7 @@ def entry_table(rows: Iterable[EntryRow], *, long: bool = False) -> list[str]:
     with_redis = any(row.in_redis is not None for row in rows)
     header: tuple[str, ...] = ("HASH",) + (("CLIP HASH",) if long else ())
     header += ("MODEL", "SIZE", "CREATED", "LAST USED")
-    header += ("REDIS", "SOURCE") if with_redis else ("SOURCE",)
+    header += ("SHARED", "SOURCE") if with_redis else ("SOURCE",)
     size_column = header.index("SIZE")
     cells = [_entry_cells(row, long=long, with_redis=with_redis) for row in rows]
     return format_table(header, cells, right={size_column})

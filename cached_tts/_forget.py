@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from cached_tts._hashing import sha256_file
 from cached_tts._store import ENTRY_SUFFIX
+from cached_tts._tiers import SharedTier
 
 if TYPE_CHECKING:
-    from cached_tts._remote import RemoteTier
     from cached_tts._store import DiskStore
 
 __all__ = ["Erased", "clip_hash", "erase_content", "erase_digests", "match_prefixes"]
@@ -34,6 +34,7 @@ class Erased:
 
     memory: list[str] = field(default_factory=list)
     disk: list[str] = field(default_factory=list)
+    #: From the shared tiers (Redis, object stores).
     redis: list[str] = field(default_factory=list)
     unreadable: int = 0
 
@@ -55,9 +56,12 @@ def clip_hash(clip: str | os.PathLike[str] | bytes) -> str:
 
 
 def erase_content(
-    content: str, store: DiskStore | None, remote: RemoteTier | None, erased: Erased
+    content: str,
+    store: DiskStore | None,
+    remote: SharedTier | Iterable[SharedTier] | None,
+    erased: Erased,
 ) -> None:
-    """Remove every entry keyed on ``content`` from the disk folder and Redis."""
+    """Remove every entry keyed on ``content`` from the disk folder and the shared tiers."""
     if store is not None:
         for item in store.scan():
             if item.info is None or item.damage is not None:
@@ -65,22 +69,25 @@ def erase_content(
             elif item.info.key.content == content:
                 item.file.path.unlink(missing_ok=True)
                 erased.disk.append(item.file.path.stem)
-    if remote is not None:
-        from cached_tts._format import check
+    from cached_tts._format import check
 
-        for digest, _size in list(remote.scan_entries()):
-            data = remote.read_value(digest)
+    for tier in _tiers(remote):
+        for stored in list(tier.scan()):
+            data = tier.read(stored.digest)
             if data is None:
                 continue
-            info, damage = check(data, digest)
+            info, damage = check(data, stored.digest)
             if info is None or damage is not None:
                 erased.unreadable += 1
-            elif info.key.content == content and remote.delete_value(digest, data):
-                erased.redis.append(digest)
+            elif info.key.content == content and tier.delete(stored.digest, data):
+                erased.redis.append(stored.digest)
 
 
 def erase_digests(
-    digests: Iterable[str], store: DiskStore | None, remote: RemoteTier | None, erased: Erased
+    digests: Iterable[str],
+    store: DiskStore | None,
+    remote: SharedTier | Iterable[SharedTier] | None,
+    erased: Erased,
 ) -> None:
     """Remove the entries named by their whole digests from the folder and Redis."""
     for digest in digests:
@@ -89,10 +96,16 @@ def erase_digests(
             if path.is_file():
                 path.unlink(missing_ok=True)
                 erased.disk.append(digest)
-        if remote is not None:
-            data = remote.read_value(digest)
-            if data is not None and remote.delete_value(digest, data):
+        for tier in _tiers(remote):
+            data = tier.read(digest)
+            if data is not None and tier.delete(digest, data):
                 erased.redis.append(digest)
+
+
+def _tiers(remote: SharedTier | Iterable[SharedTier] | None) -> list[SharedTier]:
+    if remote is None:
+        return []
+    return [remote] if isinstance(remote, SharedTier) else list(remote)
 
 
 def match_prefixes(prefixes: Iterable[str], digests: Iterable[str]) -> dict[str, list[str]]:

@@ -206,6 +206,7 @@ class ObjectStoreTier(SharedTier):
         self._pid = 0
         self._warned: set[str] = set()
         self.read_only = read_only
+        self.store_errors = _store_errors(scheme)
 
     def location(self, digest: str) -> str:
         """The URL of the object named ``digest``.
@@ -224,7 +225,7 @@ class ObjectStoreTier(SharedTier):
         try:
             data = self._call("cat_file", self._path(digest))
         except FileNotFoundError:
-            self.backoff.succeeded()
+            self.health.succeeded()
             return None
         except PermissionError as exc:
             # S3 answers 403, not 404, for a missing object when the keys may
@@ -235,17 +236,17 @@ class ObjectStoreTier(SharedTier):
                 "s3:GetObject and s3:ListBucket (without it a missing entry is a 403)",
                 exc,
             )
-            self.backoff.succeeded()
+            self.health.succeeded()
             return None
         except Exception as exc:  # noqa: BLE001 -- any failure of the store is the tier's, not the caller's
             self._failed(exc)
             return None
-        self.backoff.succeeded()
+        self.health.succeeded()
         return bytes(data)
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Create the object for ``key`` unless it exists; never raises."""
-        if self.read_only or not self.backoff.available():
+        if self.read_only or not self.health.available():
             return
         try:
             self._create(self._path(key.digest), data)
@@ -257,7 +258,7 @@ class ObjectStoreTier(SharedTier):
             else:
                 self._failed(exc)
                 return
-        self.backoff.succeeded()
+        self.health.succeeded()
 
     def _discard(self, digest: str, data: bytes, damage: str) -> None:  # noqa: ARG002 -- plain delete
         # A plain delete, without reading the object again: all that can have
@@ -450,6 +451,27 @@ def _link_new_file(path: str, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+
+
+def _store_errors(scheme: str) -> tuple[type[BaseException], ...]:
+    """What a store's housekeeping calls raise when the store fails, for the command line.
+
+    fsspec maps most failures to ``OSError``; botocore's connection errors and
+    an expired deadline (``asyncio.TimeoutError``, not an ``OSError`` before
+    Python 3.11) come through as they are.
+    """
+    import asyncio
+
+    errors: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
+    if OBJECT_STORE_PROTOCOLS.get(scheme) == "s3":
+        with contextlib.suppress(ImportError):
+            from botocore.exceptions import (  # type: ignore[import-untyped]
+                BotoCoreError,
+                ClientError,
+            )
+
+            errors += (BotoCoreError, ClientError)
+    return errors
 
 
 def _lost_race(exc: BaseException) -> bool:

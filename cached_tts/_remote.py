@@ -26,20 +26,24 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, TypeVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from cached_tts._entry import Entry
-from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import decode
-from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
+from cached_tts._tiers import Found, SharedTier, StoredObject, TierSettings
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["REMOTE_ENV", "RemoteSettings", "RemoteTier", "open_remote", "redacted"]
+__all__ = [
+    "REMOTE_ENV",
+    "RemoteSettings",
+    "RemoteTier",
+    "is_redis_url",
+    "open_remote",
+    "redacted",
+]
 
 logger = logging.getLogger("cached_tts")
 
@@ -107,8 +111,11 @@ def redacted(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class RemoteSettings:
-    """How a cache uses its Redis server. Times are in seconds.
+class RemoteSettings(TierSettings):
+    """How a cache uses its Redis server.
+
+    The timeouts and back-off are every shared tier's
+    (:class:`~cached_tts._tiers.TierSettings`); the rest is Redis's own.
 
     >>> RemoteSettings().read_timeout, RemoteSettings(ttl=86400).ttl
     (1.0, 86400)
@@ -120,25 +127,31 @@ class RemoteSettings:
     ttl: int | None = None
     #: Larger entries are not stored in Redis (they still are on disk).
     max_value_bytes: int = 8 * 1024 * 1024
-    #: How long a worker may prepare a voice before others stop waiting for it.
-    lease_seconds: float = 120.0
-    #: How often a waiting worker looks for the value another one prepares.
-    poll_interval: float = 0.1
-    #: Connect and read timeouts of the client built from a URL.
-    connect_timeout: float = 0.5
-    read_timeout: float = 1.0
-    #: After a failure the tier is skipped this long, doubling up to ``backoff_max``.
-    backoff_initial: float = 5.0
-    backoff_max: float = 60.0
 
 
-def open_remote(remote: str | redis.Redis, settings: RemoteSettings) -> RemoteTier:
+def is_redis_url(url: str) -> bool:
+    """Whether ``url`` names a Redis server.
+
+    >>> is_redis_url("rediss://cache:6380/0"), is_redis_url("s3://voices/prod")
+    (True, False)
+    """
+    return urlsplit(url).scheme.lower() in {"redis", "rediss", "unix"}
+
+
+def open_remote(remote: str | redis.Redis, settings: TierSettings | None = None) -> RemoteTier:
     """A :class:`RemoteTier` on a ``redis://`` or ``rediss://`` URL, or a client.
 
     A URL may carry credentials and a database (``rediss://user:pw@host:6380/2``);
     ``rediss`` means TLS. A client you pass is used as it is (its own timeouts),
-    and must return bytes (``decode_responses=False``).
+    and must return bytes (``decode_responses=False``). ``settings`` may be
+    plain :class:`~cached_tts._tiers.TierSettings`: Redis's own fields then
+    keep their defaults.
     """
+    if not isinstance(settings, RemoteSettings):
+        shared = (
+            {f.name: getattr(settings, f.name) for f in fields(TierSettings)} if settings else {}
+        )
+        settings = RemoteSettings(**shared)
     try:
         import redis
         from redis.backoff import NoBackoff
@@ -161,33 +174,56 @@ def open_remote(remote: str | redis.Redis, settings: RemoteSettings) -> RemoteTi
         raise ValueError(
             "The Redis client must return bytes: create it with decode_responses=False"
         )
-    return RemoteTier(client, settings)
+    name = redacted(remote) if isinstance(remote, str) else _client_name(client)
+    return RemoteTier(client, settings, name=name)
 
 
-class RemoteTier:
+def _client_name(client: redis.Redis) -> str:
+    """Where a client given as an object points, for messages (no password)."""
+    kwargs = client.get_connection_kwargs()
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}"
+    return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+class RemoteTier(SharedTier):
     """Verified entries in Redis, with fleet-wide leases and a back-off on failure."""
 
-    def __init__(self, client: redis.Redis, settings: RemoteSettings) -> None:
+    leases: ClassVar[bool] = True
+    settings: RemoteSettings
+
+    def __init__(self, client: redis.Redis, settings: RemoteSettings, *, name: str) -> None:
         import redis as redis_module
 
+        super().__init__(name, settings)
         self._client = client
-        self.settings = settings
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
         self._delete_if_not_string = client.register_script(_DELETE_IF_NOT_STRING)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
+        self.store_errors = self._failures
         self._response_error = redis_module.ResponseError
-        # Any failure sets Redis aside: a timeout costs a request its read_timeout.
-        policy = Backoff(settings.backoff_initial, settings.backoff_max, failures=1)
-        self._health = Health("Redis cache tier", policy)
 
     def __repr__(self) -> str:
-        return f"<RemoteTier {self._client!r} prefix={self.settings.prefix!r}>"
+        return f"<RemoteTier {self.name} prefix={self.settings.prefix!r}>"
+
+    @property
+    def label(self) -> str:
+        """``Redis``, for messages."""
+        return "Redis"
+
+    @property
+    def where(self) -> str:
+        """``Redis at <url>``, for messages."""
+        return f"Redis at {self.name}"
+
+    def describe(self) -> str:
+        """Where the tier is, and its key prefix."""
+        return f"{self.where} (prefix {self.settings.prefix!r})"
 
     # -- entries ------------------------------------------------------------
 
-    def get(self, key: EntryKey) -> tuple[Entry, bytes] | None:
-        """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
-        name = self.entry_name(key.digest)
+    def _fetch(self, digest: str) -> bytes | None:
+        name = self.location(digest)
         data = self._call(lambda c: self._read(c, name))
         if data is _WRONG_TYPE:
             # Damage, not an outage: Redis answered. Drop it so the good entry replaces it.
@@ -196,17 +232,12 @@ class RemoteTier:
             )
             self._call(lambda c: self._delete_if_not_string(keys=[name], client=c))
             return None
-        if not isinstance(data, bytes):
-            return None
-        try:
-            entry, _info = decode(data, key)
-        except DamagedEntryError as exc:
-            logger.warning(
-                "Removing damaged remote entry %s (%s); it will be recomputed", name, exc
-            )
-            self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
-            return None
-        return entry, data
+        return data if isinstance(data, bytes) else None
+
+    def _discard(self, digest: str, data: bytes, damage: str) -> None:
+        name = self.location(digest)
+        logger.warning("Removing damaged remote entry %s (%s); it will be recomputed", name, damage)
+        self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
 
     def _read(self, client: redis.Redis, name: str) -> object:
         """The value under ``name`` (refreshing its TTL), or ``_WRONG_TYPE`` if it is no string."""
@@ -229,13 +260,13 @@ class RemoteTier:
                 len(data),
             )
             return
-        name, ttl = self.entry_name(key.digest), self.settings.ttl
+        name, ttl = self.location(key.digest), self.settings.ttl
         self._call(lambda c: c.set(name, data, ex=ttl))
 
     # -- fleet-wide single flight -------------------------------------------
 
     @contextlib.contextmanager
-    def lease(self, key: EntryKey) -> Iterator[tuple[Entry, bytes] | None]:
+    def lease(self, key: EntryKey) -> Iterator[Found | None]:
         """Wait for the right to prepare ``key``, or for another worker's result.
 
         Yields the entry and its bytes when another worker stored it meanwhile; ``None`` when
@@ -279,7 +310,7 @@ class RemoteTier:
         try:
             self._delete_if_equal(keys=[name], args=[token], client=self._client)
         except self._failures as exc:
-            self._health.failed(exc)
+            self._failed(exc)
 
     # -- housekeeping (the cached-tts command) --------------------------------
     # Unlike get, put and lease, these raise Redis's errors (redis.RedisError,
@@ -289,9 +320,9 @@ class RemoteTier:
         """Return if Redis answers; raise its error if not."""
         self._client.ping()
 
-    def scan_entries(self) -> Iterator[tuple[str, int]]:
-        """The key digest and size in bytes of every entry under this prefix (reads only)."""
-        entry_prefix = self.entry_name("")
+    def scan(self) -> Iterator[StoredObject]:
+        """Every entry under this prefix, with its size (reads a listing only)."""
+        entry_prefix = self.location("")
         pattern = _glob_escape(entry_prefix) + "*"
         cursor = 0
         while True:
@@ -299,28 +330,31 @@ class RemoteTier:
             sizes = self._sizes(names)
             for name, size in zip(names, sizes, strict=True):
                 if size:  # 0: removed since the scan listed it
-                    yield _text(name)[len(entry_prefix) :], size
+                    yield StoredObject(_text(name)[len(entry_prefix) :], size, None)
             if not cursor:
                 return
 
-    def read_value(self, digest: str) -> bytes | None:
+    def read(self, digest: str) -> bytes | None:
         """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
-        data = self._client.get(self.entry_name(digest))
+        data = self._client.get(self.location(digest))
         return data if isinstance(data, bytes) else None
 
-    def delete_value(self, digest: str, data: bytes) -> bool:
+    def delete(self, digest: str, data: bytes) -> bool:
         """Delete the entry named ``digest`` if it still holds ``data``; whether it did."""
-        name = self.entry_name(digest)
+        name = self.location(digest)
         return bool(self._delete_if_equal(keys=[name], args=[data], client=self._client))
 
-    def delete_entries(self) -> int:
+    def delete_all(self) -> int:
         """Delete every entry under this prefix (leases are left to expire); how many."""
-        digests = [digest for digest, _size in self.scan_entries()]
-        names = [self.entry_name(digest) for digest in digests]
+        names = [self.location(stored.digest) for stored in self.scan()]
         removed = 0
         for start in range(0, len(names), _SCAN_COUNT):
             removed += int(self._client.unlink(*names[start : start + _SCAN_COUNT]))
         return removed
+
+    def location(self, digest: str) -> str:
+        """The Redis key of the entry whose key digest is ``digest``."""
+        return f"{self.settings.prefix}entry:{digest}"
 
     def _sizes(self, names: list[bytes | str]) -> list[int]:
         """STRLEN of each name, in one round trip."""
@@ -329,16 +363,7 @@ class RemoteTier:
             pipe.strlen(name)
         return [int(size) for size in pipe.execute()]
 
-    # -- health ---------------------------------------------------------------
-
-    def available(self) -> bool:
-        """Whether Redis is in use now (it is skipped during a back-off)."""
-        return self._health.available()
-
-    @property
-    def errors(self) -> int:
-        """Failures seen, in all."""
-        return self._health.errors
+    # -- calls ----------------------------------------------------------------
 
     def _call(self, command: Callable[[redis.Redis], _T]) -> _T | None:
         if not self.available():
@@ -346,11 +371,7 @@ class RemoteTier:
         try:
             result = command(self._client)
         except self._failures as exc:
-            self._health.failed(exc)
+            self._failed(exc)
             return None
-        self._health.succeeded()
+        self.health.succeeded()
         return result
-
-    def entry_name(self, digest: str) -> str:
-        """The Redis key of the entry whose key digest is ``digest``."""
-        return f"{self.settings.prefix}entry:{digest}"

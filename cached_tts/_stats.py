@@ -5,7 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CacheStats"]
+__all__ = ["CacheStats", "TierStats"]
+
+
+@dataclass(frozen=True)
+class TierStats:
+    """What one shared tier (Redis, a bucket...) has done for one cache object.
+
+    >>> TierStats("s3://voices/prod", hits=12, errors=0).hits
+    12
+    """
+
+    #: Where the tier is (a URL, never with a password).
+    name: str
+    #: Lookups it served, and calls to it that failed or timed out.
+    hits: int
+    errors: int
 
 
 @dataclass(frozen=True)
@@ -30,11 +45,14 @@ class CacheStats:
     disk_entries: int
     disk_bytes: int
     seconds_saved: float
-    #: Lookups served by the Redis tier, and Redis operations that failed.
+    #: Lookups served by the shared tiers (Redis, object stores), and their
+    #: calls that failed: totals over ``remote_tiers``.
     remote_hits: int = 0
     remote_errors: int = 0
     #: Whether the cache has a disk tier; a memory-only cache shows no disk column.
     disk_tier: bool = True
+    #: Hits and errors per shared tier, in lookup order.
+    remote_tiers: tuple[TierStats, ...] = ()
 
     @property
     def hits(self) -> int:

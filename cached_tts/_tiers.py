@@ -28,28 +28,31 @@ import abc
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import decode
+from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
+from cached_tts._stats import TierStats
 
 __all__ = [
-    "Backoff",
     "Found",
     "SharedTier",
     "StoredObject",
-    "TierCounters",
     "TierSettings",
     "TierStats",
 ]
 
 logger = logging.getLogger("cached_tts")
+
+# Any failure sets a shared tier aside at once (a timeout costs a call its
+# read_timeout); the disk folder, by contrast, skips single failures.
+_SHARED_BACKOFF: Final = Backoff(initial=5.0, maximum=60.0, failures=1)
 
 #: A verified entry and the very bytes it was read from.
 Found: TypeAlias = tuple[Entry, bytes]
@@ -59,10 +62,14 @@ Found: TypeAlias = tuple[Entry, bytes]
 class TierSettings:
     """Timeouts and back-off of every shared tier. Times are in seconds.
 
+    ``backoff`` is the one back-off policy of every tier (the disk folder's
+    too): after a failure the tier is skipped for ``backoff.initial``, doubling
+    up to ``backoff.maximum`` while it keeps failing.
+
     >>> settings = TierSettings()
     >>> settings.connect_timeout, settings.read_timeout, settings.call_timeout
     (0.5, 1.0, 1.5)
-    >>> TierSettings(backoff_initial=1.0).backoff_max
+    >>> TierSettings(backoff=Backoff(initial=1.0)).backoff.maximum
     60.0
     """
 
@@ -72,9 +79,8 @@ class TierSettings:
     #: Setting up a client, once per process: it may look up credentials
     #: (an instance's or a container's metadata service).
     open_timeout: float = 10.0
-    #: After a failure the tier is skipped this long, doubling up to ``backoff_max``.
-    backoff_initial: float = 5.0
-    backoff_max: float = 60.0
+    #: When a failing tier is skipped, and for how long.
+    backoff: Backoff = _SHARED_BACKOFF
     #: How long a worker may prepare a voice before others stop waiting for it
     #: (tiers with a lease).
     lease_seconds: float = 120.0
@@ -98,100 +104,13 @@ class StoredObject:
     modified: float | None
 
 
-@dataclass(frozen=True)
-class TierStats:
-    """What one shared tier has done for one cache object."""
-
-    name: str
-    hits: int
-    errors: int
-
-
-class TierCounters:
-    """Hits and failed calls of one tier, safe to bump from any thread.
-
-    >>> counters = TierCounters()
-    >>> counters.hit(); counters.hit(); counters.error()
-    >>> counters.hits, counters.errors
-    (2, 1)
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        renew_after_fork(self, _lock=threading.Lock)
-        self.hits = 0
-        self.errors = 0
-
-    def hit(self) -> None:
-        """Count a lookup this tier served."""
-        with self._lock:
-            self.hits += 1
-
-    def error(self) -> None:
-        """Count a call that failed or timed out."""
-        with self._lock:
-            self.errors += 1
-
-
-class Backoff:
-    """Whether a tier is in use: after a failure it is skipped for a while.
-
-    The first failure logs one warning; the wait doubles on each further
-    failure up to ``backoff_max``; the first success logs that the tier is back.
-
-    >>> backoff = Backoff("s3://voices/prod", TierSettings(backoff_initial=60.0))
-    >>> backoff.available()
-    True
-    >>> backoff.failed(TimeoutError("no answer"))
-    >>> backoff.available()
-    False
-    """
-
-    def __init__(self, name: str, settings: TierSettings) -> None:
-        self._name = name
-        self._settings = settings
-        self._lock = threading.Lock()
-        renew_after_fork(self, _lock=threading.Lock)
-        self._down_until = 0.0  # monotonic time before which the tier is skipped
-        self._wait = settings.backoff_initial
-        self._down = False
-
-    def available(self) -> bool:
-        """Whether the tier is in use now (it is skipped during a back-off)."""
-        return time.monotonic() >= self._down_until
-
-    def failed(self, exc: BaseException) -> None:
-        """A call failed: skip the tier for the next wait, and double it."""
-        with self._lock:
-            self._down_until = time.monotonic() + self._wait
-            if not self._down:
-                self._down = True
-                logger.warning(
-                    "Cache tier %s failed (%s: %s); skipping it, retrying in %.3g s",
-                    self._name,
-                    type(exc).__name__,
-                    exc,
-                    self._wait,
-                )
-            self._wait = min(self._wait * 2, self._settings.backoff_max)
-
-    def succeeded(self) -> None:
-        """A call was answered: the tier is in use, and the next wait starts small."""
-        if not self._down:  # the common case, without the lock
-            return
-        with self._lock:
-            if self._down:
-                self._down = False
-                self._wait = self._settings.backoff_initial
-                logger.info("Cache tier %s is back in use", self._name)
-
-
 class SharedTier(abc.ABC):
     """The verbs of a tier that many machines share.
 
     Subclasses implement fetching and storing bytes; this base verifies what
-    is read, counts hits and errors, and owns the back-off. ``name`` says
-    where the tier is, for messages and stats (never with a password).
+    is read, counts hits, and owns the tier's :class:`~cached_tts._health.Health`
+    (its errors and back-off). ``name`` says where the tier is, for messages
+    and stats (never with a password).
     """
 
     #: Whether :meth:`lease` gives fleet-wide single flight.
@@ -200,8 +119,10 @@ class SharedTier(abc.ABC):
     def __init__(self, name: str, settings: TierSettings) -> None:
         self.name = name
         self.settings = settings
-        self.counters = TierCounters()
-        self.backoff = Backoff(name, settings)
+        self.health = Health(f"Cache tier {name}", settings.backoff)
+        self._hits_lock = threading.Lock()
+        renew_after_fork(self, _hits_lock=threading.Lock)
+        self.hits = 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -210,7 +131,7 @@ class SharedTier(abc.ABC):
 
     def get(self, key: EntryKey) -> Found | None:
         """The verified entry for ``key`` and its bytes; ``None`` if absent, damaged or down."""
-        if not self.backoff.available():
+        if not self.health.available():
             return None
         data = self._fetch(key.digest)
         if data is None:
@@ -220,7 +141,8 @@ class SharedTier(abc.ABC):
         except DamagedEntryError as exc:
             self._discard(key.digest, data, str(exc))
             return None
-        self.counters.hit()
+        with self._hits_lock:
+            self.hits += 1
         return entry, data
 
     @abc.abstractmethod
@@ -237,13 +159,38 @@ class SharedTier(abc.ABC):
         """
         yield None
 
+    @property
+    def label(self) -> str:
+        """The tier in short, for messages ("checked in Redis", "in s3://voices/prod")."""
+        return self.name
+
+    @property
+    def where(self) -> str:
+        """Where the tier is, for messages ("cannot use Redis at redis://cache:6379/0")."""
+        return self.name
+
+    def describe(self) -> str:
+        """Where the tier is and what part of it is ours, for the command line."""
+        return self.where
+
+    #: What housekeeping calls raise when the store fails (the command line reports them).
+    store_errors: tuple[type[BaseException], ...] = (OSError,)
+
     def stats(self) -> TierStats:
         """The counters of this tier, for :meth:`ConditionalCache.stats`."""
-        return TierStats(self.name, self.counters.hits, self.counters.errors)
+        return TierStats(self.name, self.hits, self.errors)
+
+    @property
+    def errors(self) -> int:
+        """Calls to this tier that failed or timed out, in all."""
+        return self.health.errors
+
+    def available(self) -> bool:
+        """Whether the tier is in use now (it is skipped during a back-off)."""
+        return self.health.available()
 
     def _failed(self, exc: BaseException) -> None:
-        self.counters.error()
-        self.backoff.failed(exc)
+        self.health.failed(exc)
 
     @abc.abstractmethod
     def _fetch(self, digest: str) -> bytes | None:

@@ -116,12 +116,15 @@ def test_stats_reports_redis_entries_and_their_bytes(folder, fleet, redis_url, c
     figures = json.loads(out)
     assert figures["entries"] == 2  # the disk
     sizes = [fleet.strlen(name_of(n)) for n in "abc"]
-    assert figures["remote"] == {
-        "url": redis_url,
-        "prefix": "cached-tts:",
-        "entries": 3,
-        "bytes": sum(sizes),
-    }
+    assert figures["remote"] == [
+        {
+            "url": redis_url,
+            "where": f"Redis at {redis_url} (prefix 'cached-tts:')",
+            "label": "Redis",
+            "entries": 3,
+            "bytes": sum(sizes),
+        }
+    ]
     code, out, _ = run(capsys, "stats", "--cache-dir", folder, "--remote", redis_url)
     assert "Redis tier:          3 entries" in out
 
@@ -129,7 +132,7 @@ def test_stats_reports_redis_entries_and_their_bytes(folder, fleet, redis_url, c
 @pytest.mark.usefixtures("fleet", "env_remote")
 def test_stats_takes_the_redis_url_from_the_environment(folder, capsys):
     figures = json.loads(run(capsys, "stats", "--json", "--cache-dir", folder)[1])
-    assert figures["remote"]["entries"] == 3
+    assert figures["remote"][0]["entries"] == 3
     figures = json.loads(run(capsys, "stats", "--json", "--cache-dir", folder, "--remote", "")[1])
     assert figures["remote"] is None
 
@@ -161,7 +164,7 @@ def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
 
     code, out, _ = run(capsys, "ls", "--cache-dir", folder, "--remote", redis_url)
     lines = out.strip().splitlines()
-    assert "REDIS" in lines[0].split()
+    assert "SHARED" in lines[0].split()
     cells = {line.split()[-1]: line.split() for line in lines[1:]}
     assert "yes" in cells["/voices/a.wav"]
     assert "no" in cells["/voices/b.wav"]
@@ -172,7 +175,7 @@ def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
 def test_ls_without_remote_has_no_redis_column(folder, capsys):
     code, out, _ = run(capsys, "ls", "--cache-dir", folder)
     assert code == 0
-    assert "REDIS" not in out
+    assert "SHARED" not in out
     assert "/voices/c.wav" not in out
     rows = json.loads(run(capsys, "ls", "--json", "--cache-dir", folder)[1])
     assert {row["in_redis"] for row in rows} == {None}
@@ -432,7 +435,7 @@ def test_warm_remote_prepares_voices_into_redis(folder, voices, redis_url, capsy
     code, out, _ = run(capsys, "warm", voices, "--cache-dir", folder, "--remote", redis_url)
     assert code == 0
     assert "2 new" in out
-    assert f"Redis: {redis_url}" in out
+    assert f"shared: {redis_url}" in out
     assert len(entry_names(redis_url)) == 2
     # Another machine, with an empty folder, finds them in Redis.
     code, out, _ = run(
@@ -447,14 +450,14 @@ def test_warm_takes_the_redis_url_from_the_environment_and_empty_turns_it_off(
     redis_url = env_remote
     assert run(capsys, "warm", voices, "--cache-dir", folder, "--remote", "")[0] == 0
     assert entry_names(redis_url) == []
-    assert fake_model[-1]._remote is None
+    assert fake_model[-1]._tiers == ()
     assert run(capsys, "warm", voices, "--cache-dir", folder.parent / "b")[0] == 0
     assert len(entry_names(redis_url)) == 2
 
 
 def test_warm_without_remote_uses_no_redis(folder, voices, fake_model, capsys):
     assert run(capsys, "warm", voices, "--cache-dir", folder)[0] == 0
-    assert fake_model[-1]._remote is None
+    assert fake_model[-1]._tiers == ()
 
 
 @pytest.mark.usefixtures("fake_model")
@@ -489,6 +492,6 @@ def test_demo_remote_shares_its_preparations_through_redis(
         *("--cache-dir", folder, "--remote", redis_url),
     )
     assert code == 0
-    assert f"Redis: {redis_url}" in out
+    assert f"Shared tiers: {redis_url}" in out
     assert len(entry_names(redis_url)) == 1
-    assert all(cache._remote is not None for cache in fake_model)
+    assert all(cache._tiers for cache in fake_model)

@@ -8,7 +8,7 @@ import redis
 import torch
 from strategies import voice_entry
 
-from cached_tts import ConditionalCache, EntryKey, RemoteSettings
+from cached_tts import Backoff, ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entry import Entry
 
 WAIT = 60.0  # how long a test waits for an event before it fails; never a timing check
@@ -23,7 +23,7 @@ def entry(value: float = 1.0) -> Entry:
 
 
 def test_a_lease_is_released_even_if_redis_failed_during_the_preparation(tmp_path, redis_url):
-    settings = RemoteSettings(backoff_initial=60.0, lease_seconds=120.0)
+    settings = RemoteSettings(backoff=Backoff(initial=60.0), lease_seconds=120.0)
     cache = ConditionalCache(tmp_path / "cache", remote=redis_url, remote_settings=settings)
     lease = f"{settings.prefix}lease:{key().digest}"
     client = redis.Redis.from_url(redis_url)
@@ -31,12 +31,12 @@ def test_a_lease_is_released_even_if_redis_failed_during_the_preparation(tmp_pat
     def prepare() -> Entry:
         assert client.exists(lease)  # held while preparing
         # A blip (a timed-out write, say) starts a back-off mid-preparation.
-        cache._remote._health.failed(ConnectionError("a blip"))
+        cache._tiers[0].health.failed(ConnectionError("a blip"))
         return entry()
 
     cache.get_or_prepare(key(), prepare)
 
-    assert not cache._remote.available()  # still backing off...
+    assert not cache._tiers[0].available()  # still backing off...
     assert not client.exists(lease)  # ...yet the lease is released, not left for 120 s
 
 

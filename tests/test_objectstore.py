@@ -14,6 +14,7 @@ from strategies import voice_entry
 from test_format import assert_same_entry
 
 from cached_tts._format import decode, encode
+from cached_tts._health import Backoff
 from cached_tts._keys import EntryKey
 from cached_tts._objectstore import is_object_store_url, open_object_store
 from cached_tts._tiers import TierSettings
@@ -245,8 +246,8 @@ class Clock:
 
 def test_a_failing_store_is_skipped_during_the_back_off_then_retried(url, monkeypatch, caplog):
     clock = Clock()
-    monkeypatch.setattr("cached_tts._tiers.time.monotonic", clock)
-    settings = TierSettings(backoff_initial=5.0, backoff_max=60.0)
+    monkeypatch.setattr("cached_tts._health._now", clock)
+    settings = TierSettings(backoff=Backoff(initial=5.0, maximum=60.0))
     tier = open_object_store(url, settings)
     failing = Failing()
     tier._open_filesystem = lambda: failing

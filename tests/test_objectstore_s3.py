@@ -15,6 +15,7 @@ from test_format import assert_same_entry
 from test_objectstore import KEY, OTHER_KEY, encoded
 
 from cached_tts._format import decode
+from cached_tts._health import Backoff
 from cached_tts._objectstore import open_object_store
 from cached_tts._tiers import TierSettings
 
@@ -146,7 +147,7 @@ def wait_until(condition):
 
 def test_a_stopped_server_is_skipped_then_used_again_after_a_restart(own_s3, caplog):
     url = f"s3://{own_s3.new_bucket()}/prod"
-    settings = TierSettings(connect_timeout=5.0, read_timeout=30.0, backoff_initial=0.3)
+    settings = TierSettings(connect_timeout=5.0, read_timeout=30.0, backoff=Backoff(initial=0.3))
     tier = open_object_store(url, settings)
     tier.put(KEY, encoded())
     assert tier.get(KEY) is not None
@@ -157,11 +158,11 @@ def test_a_stopped_server_is_skipped_then_used_again_after_a_restart(own_s3, cap
         tier.put(OTHER_KEY, encoded(key=OTHER_KEY))  # skipped: backing off
         assert tier.get(KEY) is None
     assert tier.stats().errors == 1
-    assert not tier.backoff.available()
+    assert not tier.available()
     assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
 
     own_s3.start()  # the same port; moto kept the bucket
-    wait_until(tier.backoff.available)
+    wait_until(tier.available)
     with caplog.at_level(logging.INFO, logger="cached_tts"):
         assert tier.get(KEY)[1] == encoded()
     assert "is back in use" in caplog.text
@@ -174,7 +175,9 @@ def test_a_server_that_never_answers_costs_one_deadline_then_a_back_off(monkeypa
     silent = SilentServer()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.port}")
     try:
-        settings = TierSettings(connect_timeout=0.2, read_timeout=0.3, backoff_initial=60.0)
+        settings = TierSettings(
+            connect_timeout=0.2, read_timeout=0.3, backoff=Backoff(initial=60.0)
+        )
         tier = open_object_store(
             "s3://voices/prod", settings, options={"config_kwargs": {"read_timeout": 600}}
         )
@@ -184,7 +187,7 @@ def test_a_server_that_never_answers_costs_one_deadline_then_a_back_off(monkeypa
         lookup.join(timeout=120)  # a hang guard, far beyond the 0.5 s deadline
         assert returned == [None]
         assert tier.stats().errors == 1
-        assert not tier.backoff.available()
+        assert not tier.available()
         tier.put(KEY, encoded())  # skipped: no second wait
         assert tier.stats().errors == 1
     finally:
@@ -261,7 +264,7 @@ def test_a_slow_credentials_lookup_is_not_a_timeout_of_the_first_lookup(s3_url, 
 @pytest.mark.usefixtures("s3_env")
 def test_a_client_that_never_gets_built_costs_one_open_timeout(monkeypatch):
     slow_set_up(monkeypatch, 3600)
-    settings = TierSettings(open_timeout=0.3, backoff_initial=60.0)
+    settings = TierSettings(open_timeout=0.3, backoff=Backoff(initial=60.0))
     tier = open_object_store("s3://voices/prod", settings)
     returned = []
     lookup = threading.Thread(target=lambda: returned.append(tier.get(KEY)), daemon=True)
@@ -269,7 +272,7 @@ def test_a_client_that_never_gets_built_costs_one_open_timeout(monkeypatch):
     lookup.join(timeout=120)  # a hang guard, far beyond the 0.3 s limit
     assert returned == [None]
     assert tier.stats().errors == 1
-    assert not tier.backoff.available()
+    assert not tier.available()
 
 
 def test_a_long_lived_tier_sees_what_other_machines_wrote_since_its_last_scan(s3_url):

@@ -15,11 +15,12 @@ from strategies import voice_entry
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entry import Entry
 from cached_tts._format import encode
+from cached_tts._health import Backoff
 from cached_tts._remote import open_remote
 from cached_tts._store import DiskStore
 
 # Short back-offs so that recovery is observable within a test.
-FAST = RemoteSettings(backoff_initial=0.2, backoff_max=0.4, lease_seconds=5.0)
+FAST = RemoteSettings(backoff=Backoff(initial=0.2, maximum=0.4), lease_seconds=5.0)
 
 
 def key(name: str = "alice") -> EntryKey:
@@ -252,7 +253,7 @@ def test_a_lease_left_by_a_dead_worker_expires(tmp_path, redis_url):
 
 def test_a_lease_is_released_only_by_its_owner(tmp_path, redis_url):
     client = redis.Redis.from_url(redis_url)
-    tier = machine(tmp_path, "a", redis_url)._remote
+    (tier,) = machine(tmp_path, "a", redis_url)._tiers
     lease = f"cached-tts:lease:{key().digest}"
     with tier.lease(key()) as found:
         assert found is None
@@ -265,14 +266,14 @@ def test_unreachable_redis_never_fails_a_lookup_and_warns_once(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="cached_tts"):
         for name in ["a", "b", "c", "d"]:
             assert same(cache.get_or_prepare(key(name), preparer()), entry())
-    warnings = [r for r in caplog.records if "Redis" in r.getMessage()]
+    warnings = [r for r in caplog.records if "Cache tier redis:" in r.getMessage()]
     assert len(warnings) == 1
     assert cache.stats().misses == 4
     assert cache.stats().remote_errors >= 1
 
 
 def test_a_hung_redis_costs_a_lookup_at_most_its_timeouts(tmp_path, silent_server):
-    settings = RemoteSettings(backoff_initial=60)
+    settings = RemoteSettings(backoff=Backoff(initial=60))
     cache = machine(tmp_path, "a", silent_server.url, settings)
     started = time.monotonic()
     first = cache.get_or_prepare(key("a"), preparer())
@@ -295,7 +296,7 @@ def test_redis_killed_mid_run_and_restarted_serves_again(tmp_path, own_redis, ca
             assert same(first.get_or_prepare(key(name), preparer(value)), entry(value))
         assert time.monotonic() - started < 10
         own_redis.start()
-        time.sleep(FAST.backoff_max + 0.1)
+        time.sleep(FAST.backoff.maximum + 0.1)
         assert same(first.get_or_prepare(key("d"), preparer(4.0)), entry(4.0))
     assert any("back in use" in r.getMessage() for r in caplog.records)
     # Written after the restart, so the fleet sees it.
@@ -310,7 +311,7 @@ def test_remote_comes_from_the_environment_when_not_given(tmp_path, redis_url, m
     machine_a = ConditionalCache(tmp_path / "a")
     machine_a.get_or_prepare(key(), preparer())
     assert redis.Redis.from_url(redis_url).exists(entry_name(key()))
-    assert ConditionalCache(tmp_path / "b", remote=None)._remote is None
+    assert ConditionalCache(tmp_path / "b", remote=None)._tiers == ()
 
 
 def test_a_ready_client_can_be_given(tmp_path, redis_url):

@@ -6,14 +6,15 @@ import logging
 
 from test_objectstore import KEY, OTHER_KEY, Clock, encoded
 
-from cached_tts._tiers import Backoff, SharedTier, StoredObject, TierSettings
+from cached_tts._health import Backoff
+from cached_tts._tiers import SharedTier, StoredObject, TierSettings
 
 
 class DictTier(SharedTier):
     """The smallest tier: a dict. Everything but storage comes from the base class."""
 
-    def __init__(self) -> None:
-        super().__init__("dict://test", TierSettings())
+    def __init__(self, settings: TierSettings | None = None) -> None:
+        super().__init__("dict://test", settings or TierSettings())
         self.objects: dict[str, bytes] = {}
         self.discarded: list[tuple[str, str]] = []
 
@@ -74,8 +75,9 @@ def test_a_tier_without_a_lease_lets_the_caller_prepare_at_once():
 
 def test_the_back_off_doubles_up_to_its_maximum_and_starts_small_again(monkeypatch, caplog):
     clock = Clock()
-    monkeypatch.setattr("cached_tts._tiers.time.monotonic", clock)
-    backoff = Backoff("dict://test", TierSettings(backoff_initial=5.0, backoff_max=12.0))
+    monkeypatch.setattr("cached_tts._health._now", clock)
+    tier = DictTier(TierSettings(backoff=Backoff(initial=5.0, maximum=12.0)))
+    backoff = tier.health
     waits = []
     with caplog.at_level(logging.INFO, logger="cached_tts"):
         for _ in range(4):

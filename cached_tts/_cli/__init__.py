@@ -182,8 +182,8 @@ def _configure_logging(*, verbose: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
+        from cached_tts._cli._fleet import warn_if_unreachable
         from cached_tts._cli._options import remote_of
-        from cached_tts._cli._redis import warn_if_unreachable
         from cached_tts._demo import run_demo
 
         remote = remote_of(args)

@@ -29,8 +29,8 @@ from cached_tts._cli._options import (
 
 if TYPE_CHECKING:
     from cached_tts._display import EntryRow
-    from cached_tts._remote import RemoteTier
     from cached_tts._store import DiskStore
+    from cached_tts._tiers import SharedTier
 
 __all__ = ["add_parsers"]
 
@@ -55,37 +55,43 @@ def _row(item: EntryRow) -> dict[str, Any]:
     }
 
 
-def _listing(args: argparse.Namespace) -> list[EntryRow]:
-    """Disk entries, most recently used first, then those only in Redis, newest first."""
-    from cached_tts._cli._redis import maybe_redis, read_values
+def _listing(args: argparse.Namespace) -> tuple[list[EntryRow], list[str]]:
+    """Disk entries, most recently used first, then those only in shared tiers, newest first.
+
+    Also where each shared tier is, for messages.
+    """
+    from cached_tts._cli._fleet import fleet_tiers, read_values
     from cached_tts._display import EntryRow
 
     items = sorted(store_of(args).scan(), key=lambda s: -s.file.last_used)
-    with maybe_redis(remote_of(args)) as tier:
-        if tier is None:
-            return [EntryRow.from_scanned(item) for item in items]
-        in_redis = {digest for digest, _size in tier.scan_entries()}
+    with fleet_tiers(remote_of(args)) as tiers:
+        if not tiers:
+            return [EntryRow.from_scanned(item) for item in items], []
+        shared: set[str] = set()
         on_disk = {item.file.path.stem for item in items}
-        only = [
-            EntryRow(v.digest, v.info, len(v.data), v.damage, on_disk=False, in_redis=True)
-            for v in read_values(tier, sorted(in_redis - on_disk))
-        ]
+        only = []
+        for tier in tiers:
+            held = {stored.digest for stored in tier.scan()}
+            only += [
+                EntryRow(v.digest, v.info, len(v.data), v.damage, on_disk=False, in_redis=True)
+                for v in read_values(tier, sorted(held - on_disk - shared))
+            ]
+            shared |= held
     only.sort(key=lambda row: -(row.info.created if row.info else 0.0))
-    return [EntryRow.from_scanned(item, in_redis) for item in items] + only
+    rows = [EntryRow.from_scanned(item, shared) for item in items] + only
+    return rows, [tier.where for tier in tiers]
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    """List entries, most recently used first; with --remote, say which are in Redis."""
+    """List entries, most recently used first; with --remote, say which are in a shared tier."""
     from cached_tts._display import entry_table
-    from cached_tts._remote import redacted
 
-    items = _listing(args)
+    items, wheres = _listing(args)
     if args.json:
         print(json.dumps([_row(item) for item in items], indent=2))
         return 0
-    remote = remote_of(args)
     if not items:
-        also = f" or in Redis at {redacted(remote)}" if remote else ""
+        also = "".join(f" or in {where}" for where in wheres)
         print(f"No entries in {cache_dir_of(args)}{also}.")
         return 0
     print("\n".join(entry_table(items, long=args.long)))
@@ -95,22 +101,26 @@ def run_ls(args: argparse.Namespace) -> int:
 # -- stats ----------------------------------------------------------------------
 
 
-def _redis_figures(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Entries and bytes under the prefix in Redis; ``None`` without --remote."""
-    from cached_tts._cli._redis import maybe_redis
-    from cached_tts._remote import redacted
+def _tier_figures(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """Entries and bytes in each shared tier; ``None`` without --remote."""
+    from cached_tts._cli._fleet import fleet_tiers
 
-    remote = remote_of(args)
-    with maybe_redis(remote) as tier:
-        if tier is None or remote is None:
+    with fleet_tiers(remote_of(args)) as tiers:
+        if not tiers:
             return None
-        sizes = [size for _digest, size in tier.scan_entries()]
-        return {
-            "url": redacted(remote),
-            "prefix": tier.settings.prefix,
-            "entries": len(sizes),
-            "bytes": sum(sizes),
-        }
+        figures = []
+        for tier in tiers:
+            sizes = [stored.size for stored in tier.scan()]
+            figures.append(
+                {
+                    "url": tier.name,
+                    "where": tier.describe(),
+                    "label": tier.label,
+                    "entries": len(sizes),
+                    "bytes": sum(sizes),
+                }
+            )
+        return figures
 
 
 def _share(used: int, cap: int) -> str:
@@ -123,11 +133,11 @@ def _share(used: int, cap: int) -> str:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    """Print what the folder (and with --remote, Redis) holds; hit counters live in each process."""
+    """Print what the folder (and with --remote, each shared tier) holds; hits live in processes."""
     items = store_of(args).scan()
     healthy = [s for s in items if s.damage is None and s.info is not None]
     disk_bytes = sum(s.file.size for s in items)
-    remote = _redis_figures(args)
+    remote = _tier_figures(args)
     figures = {
         "cache_dir": str(cache_dir_of(args)),
         "entries": len(items),
@@ -150,7 +160,8 @@ def run_stats(args: argparse.Namespace) -> int:
     print(f"Entries:             {len(items)} ({damaged} damaged)")
     print(f"Disk tier:           {_share(disk_bytes, args.max_bytes)} of max_disk_bytes")
     print("Memory tier:         per process (empty in this command)")
-    print(f"Redis tier:          {_redis_line(remote)}")
+    for line in _tier_lines(remote):
+        print(line)
     print(f"Seconds to rebuild:  {figures['seconds_to_rebuild']:.1f} s of preparation stored")
     print(
         "Hits and misses are counted per process: read them from ConditionalCache.stats() "
@@ -159,15 +170,16 @@ def run_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redis_line(remote: dict[str, Any] | None) -> str:
+def _tier_lines(remote: list[dict[str, Any]] | None) -> list[str]:
     from cached_tts._remote import REMOTE_ENV
 
     if remote is None:
-        return f"not in use (--remote URL or ${REMOTE_ENV})"
-    return (
-        f"{plural(remote['entries'], 'entry', 'entries')}, {format_bytes(remote['bytes'])} "
-        f"in {remote['url']} (prefix {remote['prefix']!r})"
-    )
+        return [f"{'Shared tiers:':<21}not in use (--remote URL,... or ${REMOTE_ENV})"]
+    return [
+        f"{tier['label'] + ' tier:':<20} {plural(tier['entries'], 'entry', 'entries')}, "
+        f"{format_bytes(tier['bytes'])} in {tier['where']}"
+        for tier in remote
+    ]
 
 
 # -- verify ---------------------------------------------------------------------
@@ -188,39 +200,39 @@ def _verify_disk(args: argparse.Namespace) -> tuple[int, int, int]:
     return len(items), len(damaged), 0 if args.fix else len(damaged)
 
 
-def _verify_redis(tier: RemoteTier, *, fix: bool) -> tuple[int, int, int]:
-    """Values checked, damaged, and damaged ones left in Redis."""
-    from cached_tts._cli._redis import read_values
+def _verify_tier(tier: SharedTier, *, fix: bool) -> tuple[int, int, int]:
+    """Values checked, damaged, and damaged ones left in a shared tier."""
+    from cached_tts._cli._fleet import read_values
 
     checked = damaged = left = 0
-    digests = [digest for digest, _size in tier.scan_entries()]
+    digests = [stored.digest for stored in tier.scan()]
     for value in read_values(tier, digests):
         checked += 1
         if value.damage is None:
             continue
         damaged += 1
         if not fix:
-            print(f"damaged {value.name} in Redis: {value.damage}")
+            print(f"damaged {value.name} in {tier.label}: {value.damage}")
             left += 1
-        elif tier.delete_value(value.digest, value.data):
-            print(f"removed {value.name} from Redis: {value.damage}")
+        elif tier.delete(value.digest, value.data):
+            print(f"removed {value.name} from {tier.label}: {value.damage}")
         else:
-            print(f"left {value.name} in Redis: rewritten since it was read")
+            print(f"left {value.name} in {tier.label}: rewritten since it was read")
     return checked, damaged, left
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Check every entry (with --remote, every Redis value too); with --fix remove damaged ones."""
-    from cached_tts._cli._redis import maybe_redis
+    """Check every entry (with --remote, every shared one too); with --fix remove damaged ones."""
+    from cached_tts._cli._fleet import fleet_tiers
 
     removed = ", removed" * bool(args.fix)
-    with maybe_redis(remote_of(args)) as tier:
+    with fleet_tiers(remote_of(args)) as tiers:
         checked, damaged, remaining = _verify_disk(args)
         print(f"{plural(checked, 'entry', 'entries')} checked, {damaged} damaged{removed}")
-        if tier is not None:
-            checked, damaged, left = _verify_redis(tier, fix=args.fix)
+        for tier in tiers:
+            checked, damaged, left = _verify_tier(tier, fix=args.fix)
             print(
-                f"{plural(checked, 'entry', 'entries')} checked in Redis, "
+                f"{plural(checked, 'entry', 'entries')} checked in {tier.label}, "
                 f"{damaged} damaged{removed}"
             )
             remaining += left
@@ -251,15 +263,17 @@ def _prune_disk(store: DiskStore, older_than: float | None, max_bytes: int | Non
     return removed
 
 
-def _prune_redis(tier: RemoteTier, cutoff: float) -> int:
-    """Remove sound values created before ``cutoff``; how many. Damaged ones stay."""
-    from cached_tts._cli._redis import read_values
+def _prune_tier(tier: SharedTier, cutoff: float) -> int:
+    """Remove sound entries created before ``cutoff``; how many. Damaged ones stay."""
+    from cached_tts._cli._fleet import read_values
 
     removed = 0
-    digests = [digest for digest, _size in tier.scan_entries()]
+    # By the creation time in each entry's header, as Redis keeps no write time: an
+    # object's write time would not do, since one copied from an older entry is new.
+    digests = [stored.digest for stored in tier.scan()]
     for value in read_values(tier, digests):
         old = value.info is not None and value.damage is None and value.info.created < cutoff
-        if old and tier.delete_value(value.digest, value.data):
+        if old and tier.delete(value.digest, value.data):
             removed += 1
     return removed
 
@@ -267,33 +281,33 @@ def _prune_redis(tier: RemoteTier, cutoff: float) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     """Remove entries unused for a while, then the least recently used over a budget.
 
-    With --remote, --older-than also removes Redis values by their creation time.
+    With --remote, --older-than also removes shared entries by their creation time.
     """
-    from cached_tts._cli._redis import describe, maybe_redis
+    from cached_tts._cli._fleet import fleet_tiers
     from cached_tts._remote import redacted
 
     if args.older_than is None and args.max_bytes is None:
         args.usage_error("give --older-than, --max-bytes or both")
     remote = remote_of(args)
     store = store_of(args)
-    with maybe_redis(remote if args.older_than is not None else None) as tier:
+    with fleet_tiers(remote if args.older_than is not None else None) as tiers:
         removed = _prune_disk(store, args.older_than, args.max_bytes)
         left = store.files()
         print(
             f"Removed {plural(removed, 'entry', 'entries')}; {len(left)} left, "
             f"{format_bytes(sum(f.size for f in left))} in {store.directory}."
         )
-        if tier is not None and remote is not None:
+        for tier in tiers:
             cutoff = time.time() - args.older_than
-            removed = _prune_redis(tier, cutoff)
-            sizes = [size for _digest, size in tier.scan_entries()]
+            removed = _prune_tier(tier, cutoff)
+            sizes = [stored.size for stored in tier.scan()]
             print(
                 f"Removed {plural(removed, 'entry', 'entries')} created before "
-                f"{format_time(cutoff)} from {describe(tier, remote)}; {len(sizes)} left, "
+                f"{format_time(cutoff)} from {tier.describe()}; {len(sizes)} left, "
                 f"{format_bytes(sum(sizes))}."
             )
     if remote is not None and args.older_than is None:
-        print(f"Redis at {redacted(remote)} left as it is: --max-bytes applies to the disk only.")
+        print(f"{redacted(remote)} left as it is: --max-bytes applies to the disk only.")
     return 0
 
 
@@ -313,21 +327,19 @@ def confirm(question: str, refusal: str) -> bool:
 
 
 def run_clear(args: argparse.Namespace) -> int:
-    """Remove every entry (with --remote, this prefix's entries in Redis too), after asking."""
-    from cached_tts._cli._redis import describe, maybe_redis
+    """Remove every entry (with --remote, the shared tiers' entries too), after asking."""
+    from cached_tts._cli._fleet import fleet_tiers
     from cached_tts._hashing import FileHasher
 
     store = store_of(args)
-    remote = remote_of(args)
-    with maybe_redis(remote) as tier:
+    with fleet_tiers(remote_of(args)) as tiers:
         count = len(store.files())
         question = f"Remove all {plural(count, 'entry', 'entries')} in {store.directory}"
-        if tier is not None and remote is not None:
-            in_redis = sum(1 for _entry in tier.scan_entries())
-            question += (
-                f" and all {plural(in_redis, 'entry', 'entries')} in {describe(tier, remote)}, "
-                "which the whole fleet shares"
-            )
+        for tier in tiers:
+            shared = sum(1 for _entry in tier.scan())
+            question += f" and all {plural(shared, 'entry', 'entries')} in {tier.describe()}"
+        if tiers:
+            question += ", which the whole fleet shares"
         refusal = (
             "refusing to clear without confirmation: stdin is not a terminal; "
             "pass --yes to clear anyway"
@@ -338,9 +350,9 @@ def run_clear(args: argparse.Namespace) -> int:
         store.clear()
         FileHasher(store.hashes_dir).forget()
         print(f"Removed {plural(count, 'entry', 'entries')} from {store.directory}.")
-        if tier is not None and remote is not None:
-            removed = tier.delete_entries()
-            print(f"Removed {plural(removed, 'entry', 'entries')} from {describe(tier, remote)}.")
+        for tier in tiers:
+            removed = tier.delete_all()
+            print(f"Removed {plural(removed, 'entry', 'entries')} from {tier.describe()}.")
     return 0
 
 
@@ -353,8 +365,8 @@ def add_parsers(commands: Any) -> None:
         help="list cached voices",
         description="One row per entry, most recently used first. HASH is the entry's name "
         "(what `rm` takes); --long adds the clip's content hash and shows whole digests. "
-        "With --remote, a REDIS column (is the entry also in Redis?) and rows for entries "
-        "only in Redis.",
+        "With --remote, a SHARED column (is the entry also in a shared tier?) and rows for "
+        "entries only there.",
     )
     ls.add_argument("--json", action="store_true", help="print a JSON list of objects")
     ls.add_argument("-l", "--long", action="store_true", help="whole digests and the clip hash")
@@ -404,18 +416,18 @@ def add_parsers(commands: Any) -> None:
         prune,
         from_env=False,
         use="; --older-than also removes its entries created that long ago "
-        "(Redis keeps no last use); --max-bytes applies to the disk only",
+        "(shared tiers keep no last use); --max-bytes applies to the disk only",
     )
 
     clear = commands.add_parser(
         "clear",
         help="remove every entry",
         description="Asks first on a terminal; refuses without --yes when stdin is not one. "
-        "Redis is left alone unless --remote is given.",
+        "Shared tiers are left alone unless --remote names them.",
     )
     clear.add_argument("--yes", action="store_true", help="do not ask")
     clear.set_defaults(run=run_clear)
-    add_remote(clear, from_env=False, use="; also removes this prefix's entries from it")
+    add_remote(clear, from_env=False, use="; also removes our entries from them")
 
     rm = add_rm(commands)
     for parser in (ls, stats, verify, prune, clear, rm):

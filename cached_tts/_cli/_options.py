@@ -70,10 +70,10 @@ def store_of(args: argparse.Namespace) -> DiskStore:
 
 
 def add_remote(parser: argparse.ArgumentParser, *, from_env: bool = True, use: str = "") -> None:
-    """``--remote URL``: the fleet's Redis; by default ``$CACHED_TTS_REMOTE`` if ``from_env``.
+    """``--remote URL,...``: the shared tiers; by default ``$CACHED_TTS_REMOTE`` if ``from_env``.
 
-    ``use`` says what the command does with it. Commands that delete from the
-    fleet's shared tier pass ``from_env=False``: they touch Redis only when asked.
+    ``use`` says what the command does with them. Commands that delete from the
+    fleet's shared tiers pass ``from_env=False``: they touch a tier only when it is named.
     """
     if from_env:
         default = os.environ.get(REMOTE_ENV) or None
@@ -83,14 +83,15 @@ def add_remote(parser: argparse.ArgumentParser, *, from_env: bool = True, use: s
         where = f"only when given: ${REMOTE_ENV} is not used here"
     parser.add_argument(
         "--remote",
-        metavar="URL",
+        metavar="URL[,URL...]",
         default=default,
-        help=f"Redis URL of the fleet's shared tier ({where}){use}",
+        help="the fleet's shared tiers: Redis (redis://...) or object-store (s3://bucket/prefix, "
+        f"gs://, az://, file://) URLs, separated by commas ({where}){use}",
     )
 
 
 def remote_of(args: argparse.Namespace) -> str | None:
-    """The Redis URL the command uses, or ``None`` for none."""
+    """The shared tiers' URLs the command uses (comma-separated), or ``None`` for none."""
     url: str | None = args.remote
     return url or None
 

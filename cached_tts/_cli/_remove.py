@@ -3,7 +3,7 @@
 A HASH is any unique prefix (4 hex digits or more) of the name ``ls`` shows.
 A CLIP is a file: it is hashed, and every entry made from it, for any model
 and any settings, is removed from the folder (and with ``--remote``, from
-Redis). Every argument is checked before anything is removed.
+the shared tiers it names). Every argument is checked before anything is removed.
 """
 
 from __future__ import annotations
@@ -66,21 +66,20 @@ def _resolve(texts: list[str], known: set[str]) -> list[_Target]:
 
 def run_rm(args: argparse.Namespace) -> int:
     """Remove what each argument names; exit 1 if an argument names nothing or is ambiguous."""
-    from cached_tts._cli._redis import describe, maybe_redis
+    from cached_tts._cli._fleet import fleet_tiers
     from cached_tts._forget import Erased, erase_content, erase_digests
 
     store = store_of(args)
-    remote = remote_of(args)
-    with maybe_redis(remote) as tier:
+    with fleet_tiers(remote_of(args)) as tiers:
         known = {stored.path.stem for stored in store.files()}
-        if tier is not None:
-            known |= {digest for digest, _size in tier.scan_entries()}
-        where = "" if tier is None or remote is None else f" and {describe(tier, remote)}"
+        for tier in tiers:
+            known |= {stored.digest for stored in tier.scan()}
+        where = "".join(f" and {tier.describe()}" for tier in tiers)
         unreadable = 0
         for target in _resolve(args.targets, known):
             erased = Erased()
             if target.content is not None:
-                erase_content(target.content, store, tier, erased)
+                erase_content(target.content, store, tiers, erased)
                 unreadable = max(unreadable, erased.unreadable)
                 print(
                     f"Removed {plural(erased.count, 'entry', 'entries')} made from "
@@ -88,11 +87,15 @@ def run_rm(args: argparse.Namespace) -> int:
                     f"{store.directory}{where}."
                 )
             elif target.digest is not None:
-                erase_digests([target.digest], store, tier, erased)
-                tiers = [str(store.directory)] * bool(erased.disk)
-                if erased.redis and remote is not None and tier is not None:
-                    tiers.append(describe(tier, remote))
-                found = " and ".join(tiers) or "nowhere: removed meanwhile"
+                held = []
+                for tier in tiers:
+                    before = len(erased.redis)
+                    erase_digests([target.digest], None, [tier], erased)
+                    if len(erased.redis) > before:
+                        held.append(tier.describe())
+                erase_digests([target.digest], store, [], erased)
+                held = [str(store.directory)] * bool(erased.disk) + held
+                found = " and ".join(held) or "nowhere: removed meanwhile"
                 print(f"Removed {target.digest[:12]} from {found}.")
     if unreadable:
         print(

@@ -47,7 +47,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
 
     remote = remote_of(args)
     if remote is not None:
-        from cached_tts._cli._redis import warn_if_unreachable
+        from cached_tts._cli._fleet import warn_if_unreachable
 
         warn_if_unreachable(remote)
     if args.no_disk:
@@ -177,6 +177,9 @@ def run_warm(args: argparse.Namespace) -> int:
     voices, problems = find_voices(args.paths)
     progress = Progress()
     cache = open_cache(args)
+    # Every key looked up, so that entries the folder already held reach the
+    # shared tiers named too (a lookup served by disk writes none).
+    looked_up = recording_keys(cache)
     found, missing, ident = _look_up_first(args, cache, voices)
     summary = WarmSummary(cached=found)
     unstored = 0
@@ -195,10 +198,12 @@ def run_warm(args: argparse.Namespace) -> int:
         unstored = _unstored(args, cache, keys)
         summary.new, summary.failed = done.new, done.failed
         summary.cached += done.cached
+    for key in looked_up:
+        cache.share(key)
     summary.failed[:0] = problems
     remote = remote_of(args)
     where = "memory only" if args.no_disk else str(cache_dir_of(args))
-    shared = f", Redis: {redacted(remote)}" if remote else ""
+    shared = f", shared: {redacted(remote)}" if remote else ""
     print(
         f"{len(summary.new)} new, {len(summary.cached)} already cached, "
         f"{len(summary.failed)} failed (cache: {where}{shared})"

@@ -1,0 +1,81 @@
+"""Opening the shared tiers a cache is given: Redis servers and object stores, in order.
+
+``remote=`` (and ``$CACHED_TTS_REMOTE``, and the command line's ``--remote``)
+names one tier or several: a Redis URL or client, an fsspec URL (``s3://``,
+``gs://``, ``az://``, ``abfs://``, ``file://``, ``memory://``), a
+:class:`~cached_tts._tiers.SharedTier` built by hand, or a list of those. A
+string may hold several URLs separated by commas. The cache looks them up in
+that order, after memory and disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from cached_tts._objectstore import is_object_store_url, open_object_store
+from cached_tts._remote import is_redis_url, open_remote, redacted
+from cached_tts._tiers import SharedTier, TierSettings
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["Remote", "open_tiers", "split_urls"]
+
+#: One shared tier as a cache is given it.
+Remote: TypeAlias = "str | redis.Redis | SharedTier"
+
+
+def split_urls(text: str) -> list[str]:
+    """The URLs in a comma-separated list, as ``$CACHED_TTS_REMOTE`` and ``--remote`` hold them.
+
+    >>> split_urls("redis://cache:6379/0, s3://voices/prod,")
+    ['redis://cache:6379/0', 's3://voices/prod']
+    """
+    return [url.strip() for url in text.split(",") if url.strip()]
+
+
+def open_tiers(
+    remote: Remote | Sequence[Remote] | None,
+    settings: TierSettings | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[SharedTier, ...]:
+    """The shared tiers ``remote`` names, in lookup order.
+
+    ``settings`` applies to every tier (Redis's own fields when it is a
+    :class:`~cached_tts.RemoteSettings`); ``options`` go to every object
+    store's fsspec filesystem.
+
+    >>> [tier.name for tier in open_tiers("memory://voices/a, memory://voices/b")]
+    ['memory://voices/a', 'memory://voices/b']
+    >>> open_tiers(None)
+    ()
+    """
+    if remote is None:
+        return ()
+    items = [remote] if isinstance(remote, str | SharedTier) else remote
+    if not isinstance(items, Sequence):  # a Redis client
+        items = [items]
+    tiers: list[SharedTier] = []
+    for item in items:
+        if isinstance(item, SharedTier):
+            tiers.append(item)
+        elif isinstance(item, str):
+            tiers += [_open_url(url, settings, options) for url in split_urls(item)]
+        else:
+            tiers.append(open_remote(item, settings))
+    return tuple(tiers)
+
+
+def _open_url(
+    url: str, settings: TierSettings | None, options: Mapping[str, Any] | None
+) -> SharedTier:
+    if is_redis_url(url):
+        return open_remote(url, settings)
+    if is_object_store_url(url):
+        return open_object_store(url, settings, options=options)
+    raise ValueError(
+        f"remote {redacted(url)!r} is neither a Redis URL (redis://, rediss://, unix://) nor "
+        "an object store's (s3://, gs://, az://, abfs://, file://, memory://): "
+        "give one of those, or several separated by commas"
+    )
