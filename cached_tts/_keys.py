@@ -57,6 +57,7 @@ __all__ = [
     "preparation_settings",
     "refresh_fingerprint",
     "remember_checkpoint_fingerprint",
+    "settings_state",
     "weights_digest",
 ]
 
@@ -73,6 +74,7 @@ CHECKPOINT_ATTR = "_cached_tts_checkpoint"
 _FINGERPRINT_ATTR = "_cached_tts_fingerprint"
 _WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
 _PARAMETERS_MEMO_ATTR = "_cached_tts_parameters_memo"
+_STATE_MEMO_ATTR = "_cached_tts_state_memo"
 
 # Checkpoint files that hold the weights preparation reads, across the English,
 # multilingual, Turbo and VC checkpoints. Whichever of them a folder has are
@@ -339,6 +341,58 @@ def _settings(raw: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
         settings[f"arg:{name}"] = repr(value)
     settings.update(_library_versions())
     return tuple(sorted(settings.items()))
+
+
+def settings_state(model: Any) -> tuple[Any, ...]:
+    """What ``model``'s fingerprint and preparation settings are read from, compared cheaply.
+
+    Equal states (compared with ``==``, which holds for the same objects)
+    give the same :func:`model_fingerprint` and :func:`preparation_settings`
+    for the same method and arguments: the fingerprint's sources (the
+    ``model_id``, the pinned checkpoint fingerprint, the weights memo, each
+    replaced by :func:`refresh_fingerprint`), the module objects, the dtype
+    of one parameter of each (``.half()`` and ``.to()`` convert parameters in
+    place), the prompt lengths and the device. Holds no tensor, whose ``==``
+    compares values.
+    """
+    attributes = model.__dict__
+    # The modules of _dtype_modules, read here without building lists: this
+    # runs on every repeated call.
+    s3gen = model.s3gen
+    modules = (
+        getattr(model, "ve", None),
+        _child(s3gen, "tokenizer"),
+        _child(s3gen, "speaker_encoder"),
+        _child(s3gen, "flow"),
+    )
+    memo = attributes.get(_STATE_MEMO_ATTR)
+    if memo is None or not _same_objects(memo[0], modules):
+        # Read from these very modules, so the dtypes below are theirs.
+        first = tuple(next(m.parameters()) for m in modules if m is not None)
+        memo = (modules, first)
+        attributes[_STATE_MEMO_ATTR] = memo
+    t3 = getattr(model, "t3", None)
+    return (
+        attributes.get(MODEL_ID_ATTR),
+        attributes.get(_FINGERPRINT_ATTR),
+        attributes.get(_WEIGHTS_MEMO_ATTR),
+        modules,
+        tuple([parameter.dtype for parameter in memo[1]]),
+        getattr(model, "ENC_COND_LEN", None),
+        getattr(model, "DEC_COND_LEN", None),
+        None if t3 is None else t3.hp.speech_cond_prompt_len,
+        str(model.device),
+    )
+
+
+def _child(module: Any, name: str) -> Any:
+    """``getattr(module, name, None)``, without ``nn.Module.__getattr__``'s µs for submodules."""
+    attributes = module.__dict__
+    if name not in attributes:
+        children = attributes.get("_modules")
+        if children is not None and name in children:
+            return children[name]
+    return getattr(module, name, None)
 
 
 def _dtype_modules(model: Any) -> list[tuple[str, torch.nn.Module]]:
