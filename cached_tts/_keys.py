@@ -366,10 +366,9 @@ def settings_state(model: Any) -> tuple[Any, ...]:
         _child(s3gen, "flow"),
     )
     memo = attributes.get(_STATE_MEMO_ATTR)
-    if memo is None or not _same_objects(memo[0], modules):
+    if memo is None or not _same_objects(memo[0], modules) or not _still_held(memo[1]):
         # Read from these very modules, so the dtypes below are theirs.
-        first = tuple(next(m.parameters()) for m in modules if m is not None)
-        memo = (modules, first)
+        memo = (modules, tuple(_first_parameter(m) for m in modules if m is not None))
         attributes[_STATE_MEMO_ATTR] = memo
     t3 = getattr(model, "t3", None)
     return (
@@ -377,7 +376,7 @@ def settings_state(model: Any) -> tuple[Any, ...]:
         attributes.get(_FINGERPRINT_ATTR),
         attributes.get(_WEIGHTS_MEMO_ATTR),
         modules,
-        tuple([parameter.dtype for parameter in memo[1]]),
+        tuple([parameter.dtype for _, _, parameter in memo[1]]),
         getattr(model, "ENC_COND_LEN", None),
         getattr(model, "DEC_COND_LEN", None),
         None if t3 is None else t3.hp.speech_cond_prompt_len,
@@ -413,11 +412,26 @@ def _first_parameters(model: Any) -> tuple[tuple[str, ...], tuple[torch.Tensor, 
     modules = _dtype_modules(model)
     identity = tuple(module for _, module in modules)
     memo = model.__dict__.get(_PARAMETERS_MEMO_ATTR)
-    if memo is None or not _same_objects(memo[0], identity):
+    if memo is None or not _same_objects(memo[0], identity) or not _still_held(memo[2]):
         names = tuple(name for name, _ in modules)
-        memo = (identity, (names, tuple(next(module.parameters()) for _, module in modules)))
+        firsts = tuple(_first_parameter(module) for _, module in modules)
+        memo = (identity, (names, tuple(p for _, _, p in firsts)), firsts)
         model.__dict__[_PARAMETERS_MEMO_ATTR] = memo
     return memo[1]  # type: ignore[no-any-return]
+
+
+def _first_parameter(module: torch.nn.Module) -> tuple[torch.nn.Module, str, torch.Tensor]:
+    """A module's first parameter, with the submodule that holds it and its name there."""
+    name, parameter = next(iter(module.named_parameters()))
+    owner_path, _, leaf = name.rpartition(".")
+    return (module.get_submodule(owner_path) if owner_path else module), leaf, parameter
+
+
+def _still_held(firsts: tuple[tuple[Any, str, Any], ...]) -> bool:
+    # A conversion may put a new Parameter in place of the old one (with
+    # torch.__future__.set_overwrite_module_params_on_conversion, or
+    # load_state_dict(assign=True)): the old one's dtype then says nothing.
+    return all(owner._parameters.get(leaf) is p for owner, leaf, p in firsts)
 
 
 # -- weights -------------------------------------------------------------------

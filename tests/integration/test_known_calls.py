@@ -121,10 +121,23 @@ def test_a_racy_clip_is_not_remembered(model, clips, tmp_path):
     assert not [call for call in known(model) if call[0] == str(clip)]
 
 
+def half_into_new_parameters(module):
+    overwrite = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try:
+        module.half()
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(overwrite)
+
+
 @pytest.mark.parametrize(
     "convert",
-    [lambda module: module.half(), lambda module: module.to(torch.float64)],
-    ids=["half", "to-float64"],
+    [
+        lambda module: module.half(),
+        lambda module: module.to(torch.float64),
+        half_into_new_parameters,
+    ],
+    ids=["half", "to-float64", "half-into-new-parameters"],
 )
 def test_a_dtype_change_of_a_preparation_module_takes_a_new_key(model, alice, monkeypatch, convert):
     model.ve = copy.deepcopy(model.ve)  # the session's modules stay as they are
