@@ -225,6 +225,14 @@ class ConditionalCache:
 
     # -- lookups ----------------------------------------------------------
 
+    def from_memory(self, key: EntryKey) -> Entry | None:
+        """The entry for ``key`` if the memory tier holds it, counted as a memory hit."""
+        entry = self._memory.get(key.digest)
+        if entry is not None:
+            self._count("memory", entry)
+            self._touch_now_and_then(key)
+        return entry
+
     def get_or_prepare(
         self,
         key: EntryKey,
@@ -243,10 +251,8 @@ class ConditionalCache:
         preparing the same key: the caller prepares it too. It is for a caller
         that holds a lock the one preparing may need.
         """
-        entry = self._memory.get(key.digest)
+        entry = self.from_memory(key)
         if entry is not None:
-            self._count("memory", entry)
-            self._touch_now_and_then(key)
             return entry
         if not wait:
             entry, tier = self._load_or_prepare(key, prepare, source, wait=False)

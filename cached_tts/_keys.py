@@ -57,6 +57,7 @@ __all__ = [
     "preparation_settings",
     "refresh_fingerprint",
     "remember_checkpoint_fingerprint",
+    "settings_state",
     "weights_digest",
 ]
 
@@ -73,6 +74,7 @@ CHECKPOINT_ATTR = "_cached_tts_checkpoint"
 _FINGERPRINT_ATTR = "_cached_tts_fingerprint"
 _WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
 _PARAMETERS_MEMO_ATTR = "_cached_tts_parameters_memo"
+_STATE_MEMO_ATTR = "_cached_tts_state_memo"
 
 # Checkpoint files that hold the weights preparation reads, across the English,
 # multilingual, Turbo and VC checkpoints. Whichever of them a folder has are
@@ -341,6 +343,57 @@ def _settings(raw: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(settings.items()))
 
 
+def settings_state(model: Any) -> tuple[Any, ...]:
+    """What ``model``'s fingerprint and preparation settings are read from, compared cheaply.
+
+    Equal states (compared with ``==``, which holds for the same objects)
+    give the same :func:`model_fingerprint` and :func:`preparation_settings`
+    for the same method and arguments: the fingerprint's sources (the
+    ``model_id``, the pinned checkpoint fingerprint, the weights memo, each
+    replaced by :func:`refresh_fingerprint`), the module objects, the dtype
+    of one parameter of each (``.half()`` and ``.to()`` convert parameters in
+    place), the prompt lengths and the device. Holds no tensor, whose ``==``
+    compares values.
+    """
+    attributes = model.__dict__
+    # The modules of _dtype_modules, read here without building lists: this
+    # runs on every repeated call.
+    s3gen = model.s3gen
+    modules = (
+        getattr(model, "ve", None),
+        _child(s3gen, "tokenizer"),
+        _child(s3gen, "speaker_encoder"),
+        _child(s3gen, "flow"),
+    )
+    memo = attributes.get(_STATE_MEMO_ATTR)
+    if memo is None or not _same_objects(memo[0], modules) or not _still_held(memo[1]):
+        # Read from these very modules, so the dtypes below are theirs.
+        memo = (modules, tuple(_first_parameter(m) for m in modules if m is not None))
+        attributes[_STATE_MEMO_ATTR] = memo
+    t3 = getattr(model, "t3", None)
+    return (
+        attributes.get(MODEL_ID_ATTR),
+        attributes.get(_FINGERPRINT_ATTR),
+        attributes.get(_WEIGHTS_MEMO_ATTR),
+        modules,
+        tuple([parameter.dtype for _, _, parameter in memo[1]]),
+        getattr(model, "ENC_COND_LEN", None),
+        getattr(model, "DEC_COND_LEN", None),
+        None if t3 is None else t3.hp.speech_cond_prompt_len,
+        str(model.device),
+    )
+
+
+def _child(module: Any, name: str) -> Any:
+    """``getattr(module, name, None)``, without ``nn.Module.__getattr__``'s µs for submodules."""
+    attributes = module.__dict__
+    if name not in attributes:
+        children = attributes.get("_modules")
+        if children is not None and name in children:
+            return children[name]
+    return getattr(module, name, None)
+
+
 def _dtype_modules(model: Any) -> list[tuple[str, torch.nn.Module]]:
     """The modules whose parameter dtype preparation computes in.
 
@@ -359,11 +412,26 @@ def _first_parameters(model: Any) -> tuple[tuple[str, ...], tuple[torch.Tensor, 
     modules = _dtype_modules(model)
     identity = tuple(module for _, module in modules)
     memo = model.__dict__.get(_PARAMETERS_MEMO_ATTR)
-    if memo is None or not _same_objects(memo[0], identity):
+    if memo is None or not _same_objects(memo[0], identity) or not _still_held(memo[2]):
         names = tuple(name for name, _ in modules)
-        memo = (identity, (names, tuple(next(module.parameters()) for _, module in modules)))
+        firsts = tuple(_first_parameter(module) for _, module in modules)
+        memo = (identity, (names, tuple(p for _, _, p in firsts)), firsts)
         model.__dict__[_PARAMETERS_MEMO_ATTR] = memo
     return memo[1]  # type: ignore[no-any-return]
+
+
+def _first_parameter(module: torch.nn.Module) -> tuple[torch.nn.Module, str, torch.Tensor]:
+    """A module's first parameter, with the submodule that holds it and its name there."""
+    name, parameter = next(iter(module.named_parameters()))
+    owner_path, _, leaf = name.rpartition(".")
+    return (module.get_submodule(owner_path) if owner_path else module), leaf, parameter
+
+
+def _still_held(firsts: tuple[tuple[Any, str, Any], ...]) -> bool:
+    # A conversion may put a new Parameter in place of the old one (with
+    # torch.__future__.set_overwrite_module_params_on_conversion, or
+    # load_state_dict(assign=True)): the old one's dtype then says nothing.
+    return all(owner._parameters.get(leaf) is p for owner, leaf, p in firsts)
 
 
 # -- weights -------------------------------------------------------------------

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import torch
 
+from cached_tts._clip import FileClip
 from cached_tts._entry import Entry, UncacheableError
 from cached_tts._exceptions import ContentChangedError
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._keys import entry_key, preparation_settings
+from cached_tts._keys import EntryKey, entry_key, preparation_settings, settings_state
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -165,6 +166,8 @@ def resolve(family: Family, wrapped: Callable[..., Any], model: Any, call: Voice
     call and :attr:`Lookup.state` holds what it set.
     """
     lookup = Lookup(call)
+    if _look_up_known(wrapped, model, lookup):
+        return lookup
     try:
         clip = model.cache.hash_clip(call.clip)
     except ContentChangedError as exc:
@@ -189,6 +192,9 @@ def _look_up(
     """Fill ``lookup.entry`` from the cache, preparing on a miss; ``False`` if uncacheable."""
     cache = model.cache
     function = function_of(wrapped)
+    # Fingerprinting may set the memo the state holds: the state is read after.
+    cache.model_fingerprint(model)
+    state = settings_state(model)
     key = entry_key(
         clip.digest,
         cache.model_fingerprint(model),
@@ -196,6 +202,8 @@ def _look_up(
             model, f"{function.__module__}.{function.__qualname__}", lookup.call.extra
         ),
     )
+    if isinstance(clip, FileClip) and not clip.snapshot.racy:
+        _remember_key(model, function, clip, lookup.call.extra, state=state, key=key)
 
     def prepare() -> Entry:
         seconds = _run_upstream(family, wrapped, model, lookup)
@@ -226,6 +234,82 @@ def _look_up(
         return True
     logger.warning("Not caching %s: %s", family.method, reason)
     return False
+
+
+# -- known calls ----------------------------------------------------------------
+#
+# A repeated call with a path costs one os.stat, one memory-tier lookup and the
+# copies handed out. Each model remembers which entry key a call came to: by
+# the clip's absolute path and stat signature, the function, the other
+# arguments, and the state its fingerprint and settings were read from
+# (settings_state). A path is remembered only with a signature its FileHasher
+# would trust (not racy), so a clip rewritten since is never served from here.
+
+_KNOWN_ATTR = "_cached_tts_known_keys"
+# Calls remembered per model; the oldest is dropped first.
+_KNOWN_CALLS = 4096
+
+_KnownCall = tuple[Any, ...]
+
+
+def _known_call(
+    path: str, signature: tuple[int, ...], function: Any, extra: dict[str, object]
+) -> _KnownCall:
+    # repr as the settings record them: 1, 1.0 and True are equal keys, not equal settings.
+    arguments = tuple((name, repr(value)) for name, value in extra.items()) if extra else ()
+    return (path, signature, function, arguments)
+
+
+def _remember_key(
+    model: Any,
+    function: Any,
+    clip: FileClip,
+    extra: dict[str, object],
+    *,
+    state: tuple[Any, ...],
+    key: EntryKey,
+) -> None:
+    """Remember the key a call came to, if the model's state held still while it was made."""
+    if settings_state(model) != state:
+        return  # changed while the key was made: which state it belongs to is unclear
+    signature = clip.snapshot.signature
+    call = _known_call(
+        clip.snapshot.path,
+        (signature.device, signature.inode, signature.size, signature.mtime_ns, signature.ctime_ns),
+        function,
+        extra,
+    )
+    known = model.__dict__.setdefault(_KNOWN_ATTR, {})
+    with _known_guard:
+        while len(known) >= _KNOWN_CALLS:
+            del known[next(iter(known))]
+        known[call] = (state, key)
+
+
+_known_guard = threading.Lock()
+renew_after_fork(sys.modules[__name__], _known_guard=threading.Lock)
+
+
+def _look_up_known(wrapped: Callable[..., Any], model: Any, lookup: Lookup) -> bool:
+    """Serve a repeated call from memory by the key it came to before; ``False`` otherwise."""
+    known = model.__dict__.get(_KNOWN_ATTR)
+    clip = lookup.call.clip
+    if known is None or not isinstance(clip, (str, os.PathLike)):
+        return False  # streams are hashed every time
+    try:
+        path = os.path.abspath(clip)
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return False  # the full lookup says what is wrong
+    signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    found = known.get(_known_call(path, signature, function_of(wrapped), lookup.call.extra))
+    if found is None or found[0] != settings_state(model):
+        return False
+    entry = model.cache.from_memory(found[1])
+    if entry is None:
+        return False
+    lookup.entry = entry
+    return True
 
 
 def _run_upstream(family: Family, wrapped: Callable[..., Any], model: Any, lookup: Lookup) -> float:

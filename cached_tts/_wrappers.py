@@ -219,24 +219,68 @@ def _parameters(function: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(function)
 
 
+@dataclass(frozen=True)
+class _BindPlan:
+    """How to bind a call of a plain function without ``Signature.bind``.
+
+    Only for functions whose parameters after ``self`` are all positional or
+    keyword (upstream's preparations); others, and any call the plan cannot
+    bind exactly, go through ``Signature.bind``.
+    """
+
+    #: The parameters after ``self``, in order.
+    names: tuple[str, ...]
+    #: Each parameter's default, or ``_NO_DEFAULT``.
+    defaults: tuple[Any, ...]
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The arguments by name, defaults applied; ``None`` to leave it to ``Signature.bind``."""
+        names = self.names
+        given = len(args)
+        if given > len(names):
+            return None
+        arguments = dict(zip(names, args, strict=False))
+        for name, value in kwargs.items():
+            if name in arguments:
+                return None  # given twice: Signature.bind raises upstream's TypeError
+            arguments[name] = value
+        for name, default in zip(names[given:], self.defaults[given:], strict=True):
+            if name not in arguments:
+                if default is _NO_DEFAULT:
+                    return None
+                arguments[name] = default
+        if len(arguments) != len(names):
+            return None  # an unknown keyword
+        return {name: arguments[name] for name in names}
+
+
+_NO_DEFAULT: Any = object()
+
+
+@functools.cache
+def _bind_plan(function: Callable[..., Any]) -> _BindPlan | None:
+    parameters = list(_parameters(function).parameters.values())[1:]  # after self
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+        return None
+    return _BindPlan(
+        tuple(p.name for p in parameters),
+        tuple(
+            _NO_DEFAULT if p.default is inspect.Parameter.empty else p.default for p in parameters
+        ),
+    )
+
+
 def _bind(
     wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> VoiceCall | None:
     """The clip, exaggeration and other settings of a call; ``None`` if uncacheable."""
     function = function_of(wrapped)
-    bound = _parameters(function).bind(None, *args, **kwargs)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    names = list(arguments)
-    arguments.pop(names[0])  # self
-    clip = arguments.pop(names[1])
+    plan = _bind_plan(function)
+    arguments = None if plan is None else plan.bind(args, kwargs)
+    if arguments is None:
+        arguments = _bind_by_signature(function, args, kwargs)
+    clip = arguments.pop(next(iter(arguments)))
     exaggeration = arguments.pop("exaggeration", None)
-    for name in list(arguments):
-        kind = _parameters(function).parameters[name].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            arguments.update(arguments.pop(name))
-        elif kind is inspect.Parameter.VAR_POSITIONAL:
-            arguments[name] = tuple(arguments[name])
     # A stream that cannot be read and put back is upstream's alone to read;
     # bytes are too (upstream takes them for a file name and fails).
     if not isinstance(clip, (str, os.PathLike)) and not is_seekable_stream(clip):
@@ -244,6 +288,23 @@ def _bind(
     if not all(isinstance(v, _KEYABLE) for v in arguments.values()):
         return None
     return VoiceCall(clip, exaggeration, arguments, args, kwargs)
+
+
+def _bind_by_signature(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The arguments after ``self`` by name, as ``Signature.bind`` binds them."""
+    bound = _parameters(function).bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    arguments.pop(next(iter(arguments)))  # self
+    for name in list(arguments):
+        kind = _parameters(function).parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(name))
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            arguments[name] = tuple(arguments[name])
+    return arguments
 
 
 def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:

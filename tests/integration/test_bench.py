@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +58,23 @@ def test_bench_refuses_a_repeat_count_below_one():
 
     assert result.returncode == 2
     assert "--repeat-miss must be at least 1" in result.stderr
+
+
+def test_bench_times_hits_of_a_checkpoint_loaded_model(tmp_path, monkeypatch):
+    from cached_tts import _bench
+    from cached_tts.testing import write_voice_clip
+
+    for name in ("MEMORY_HIT_REPEATS", "DISK_HIT_REPEATS"):
+        monkeypatch.setattr(_bench, name, 3)
+    clip = write_voice_clip(tmp_path / "voice.wav", seconds=_bench.CLIP_SECONDS, seed=_bench.SEED)
+    bench = _bench.Bench(torch.device("cpu"), tmp_path, clip, None, None, None, None)
+
+    _bench.bench_checkpoint_loaded(bench)
+
+    for case in (
+        "memory_hit_checkpoint_loaded",
+        "disk_hit_hash_remembered_checkpoint_loaded",
+        "disk_hit_hash_computed_checkpoint_loaded",
+    ):
+        assert len(bench.results[case].seconds) == 3
+    assert not (tmp_path / "checkpoint-english").exists()
