@@ -61,12 +61,16 @@ end
 return 0
 """
 
-# Deletes a key only while it holds something other than a string (a list, a
-# hash...): the wrong-typed value a reader found, never a good entry written
-# since. TYPE answers a status reply, which Lua sees as a table with "ok".
-_DELETE_IF_NOT_STRING = """
+# Deletes an entry's key only while it holds damage: something other than a
+# string (a list, a hash...), or the very bytes a reader found damaged; never a
+# good entry written since. TYPE answers a status reply, which Lua sees as a
+# table with "ok".
+_DELETE_DAMAGE = """
 local kind = redis.call("type", KEYS[1]).ok
-if kind ~= "string" and kind ~= "none" then
+if kind == "none" then
+    return 0
+end
+if kind ~= "string" or redis.call("get", KEYS[1]) == ARGV[1] then
     return redis.call("del", KEYS[1])
 end
 return 0
@@ -74,6 +78,11 @@ return 0
 
 # What a read of a key holding a list, hash... gives instead of its value.
 _WRONG_TYPE: Final = object()
+
+
+def _is_wrong_type(exc: Exception) -> bool:
+    return str(exc).startswith("WRONGTYPE")
+
 
 _T = TypeVar("_T")
 
@@ -198,7 +207,7 @@ class RemoteTier(SharedTier):
         super().__init__(name, settings)
         self._client = client
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
-        self._delete_if_not_string = client.register_script(_DELETE_IF_NOT_STRING)
+        self._delete_damage = client.register_script(_DELETE_DAMAGE)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
         self.store_errors = self._failures
         self._response_error = redis_module.ResponseError
@@ -230,14 +239,14 @@ class RemoteTier(SharedTier):
             logger.warning(
                 "Removing remote entry %s: it is not a string value; it will be recomputed", name
             )
-            self._call(lambda c: self._delete_if_not_string(keys=[name], client=c))
+            self._call(lambda c: self._delete_damage(keys=[name], args=[b""], client=c))
             return None
         return data if isinstance(data, bytes) else None
 
     def _discard(self, digest: str, data: bytes, damage: str) -> None:
         name = self.location(digest)
         logger.warning("Removing damaged remote entry %s (%s); it will be recomputed", name, damage)
-        self._call(lambda c: self._delete_if_equal(keys=[name], args=[data], client=c))
+        self._call(lambda c: self._delete_damage(keys=[name], args=[data], client=c))
 
     def _read(self, client: redis.Redis, name: str) -> object:
         """The value under ``name`` (refreshing its TTL), or ``_WRONG_TYPE`` if it is no string."""
@@ -245,7 +254,7 @@ class RemoteTier(SharedTier):
         try:
             return client.getex(name, ex=ttl) if ttl is not None else client.get(name)
         except self._response_error as exc:
-            if str(exc).startswith("WRONGTYPE"):
+            if _is_wrong_type(exc):
                 return _WRONG_TYPE
             raise
 
@@ -329,20 +338,32 @@ class RemoteTier(SharedTier):
             cursor, names = self._client.scan(cursor, match=pattern, count=_SCAN_COUNT)
             sizes = self._sizes(names)
             for name, size in zip(names, sizes, strict=True):
-                if size:  # 0: removed since the scan listed it
+                if size is not None:
                     yield StoredObject(_text(name)[len(entry_prefix) :], size, None)
             if not cursor:
                 return
 
     def read(self, digest: str) -> bytes | None:
-        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
-        data = self._client.get(self.location(digest))
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent.
+
+        A value of another type (a list, a hash...) reads as ``b""``: no entry,
+        which every check calls damage, and which :meth:`delete` removes.
+        """
+        try:
+            data = self._client.get(self.location(digest))
+        except self._response_error as exc:
+            if _is_wrong_type(exc):
+                return b""
+            raise
         return data if isinstance(data, bytes) else None
 
     def delete(self, digest: str, data: bytes) -> bool:
-        """Delete the entry named ``digest`` if it still holds ``data``; whether it did."""
+        """Delete the entry named ``digest`` if it still holds ``data``; whether it did.
+
+        A value of another type is damage whatever ``data`` is, and is deleted too.
+        """
         name = self.location(digest)
-        return bool(self._delete_if_equal(keys=[name], args=[data], client=self._client))
+        return bool(self._delete_damage(keys=[name], args=[data], client=self._client))
 
     def delete_all(self) -> int:
         """Delete every entry under this prefix (leases are left to expire); how many."""
@@ -356,12 +377,24 @@ class RemoteTier(SharedTier):
         """The Redis key of the entry whose key digest is ``digest``."""
         return f"{self.settings.prefix}entry:{digest}"
 
-    def _sizes(self, names: list[bytes | str]) -> list[int]:
-        """STRLEN of each name, in one round trip."""
+    def _sizes(self, names: list[bytes | str]) -> list[int | None]:
+        """STRLEN of each name, in one round trip.
+
+        ``None`` for a name removed since the scan listed it; 0 for a value of
+        another type, which is listed, so that ``verify --fix`` can remove it.
+        """
         pipe = self._client.pipeline(transaction=False)
         for name in names:
             pipe.strlen(name)
-        return [int(size) for size in pipe.execute()]
+        sizes: list[int | None] = []
+        for size in pipe.execute(raise_on_error=False):
+            if isinstance(size, Exception):
+                if not _is_wrong_type(size):
+                    raise size
+                sizes.append(0)
+            else:
+                sizes.append(int(size) or None)
+        return sizes
 
     # -- calls ----------------------------------------------------------------
 

@@ -227,6 +227,25 @@ def test_verify_catches_a_redis_value_stored_under_another_entrys_name(
     assert not fleet.exists(name_of("a"))
 
 
+def test_a_value_of_the_wrong_type_is_listed_as_damaged_and_fix_deletes_it(
+    folder, fleet, redis_url, capsys
+):
+    fleet.delete(name_of("c"))
+    fleet.rpush(name_of("c"), b"not an entry")  # a list where an entry belongs
+
+    code, out, _ = run(capsys, "ls", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 1
+    assert f"damaged {name_of('c')} in Redis: it holds no entry" in out
+    assert fleet.type(name_of("c")) == b"list"
+
+    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert f"removed {name_of('c')} from Redis" in out
+    assert sorted(entry_names(redis_url)) == sorted(name_of(n).encode() for n in "ab")
+
+
 @pytest.mark.usefixtures("env_remote")
 def test_verify_takes_the_redis_url_from_the_environment(folder, fleet, capsys):
     fleet.set(name_of("c"), b"not an entry")

@@ -104,4 +104,9 @@ def read_values(tier: SharedTier, digests: Iterable[str]) -> Iterator[StoredValu
 
 def check_value(tier: SharedTier, digest: str, data: bytes) -> StoredValue:
     """``data`` read from the entry named ``digest``, verified."""
+    if not data:  # what a tier reads for an empty value, or a Redis list, hash...
+        return StoredValue(digest, tier.location(digest), data, None, _NO_ENTRY)
     return StoredValue(digest, tier.location(digest), data, *check(data, digest))
+
+
+_NO_ENTRY = "it holds no entry (an empty value, or a Redis list, hash or set)"
