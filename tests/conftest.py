@@ -1,9 +1,14 @@
-"""Fixtures shared by every test folder: a real Redis server on loopback."""
+"""Fixtures shared by every test folder: a real Redis server on loopback, a clock ahead."""
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 from redis_server import REDIS_SERVER, RedisServer, SilentServer, flush
+
+from cached_tts import _hashing
 
 
 def started_server():
@@ -86,3 +91,16 @@ def own_s3(s3_env, monkeypatch):  # noqa: ARG001 -- s3_env's environment, then t
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def clock_ahead(monkeypatch):
+    """Hash as if 10 s from now: files a test just wrote, ctime included, are then old.
+
+    A file's ctime cannot be set back, so without this every file a test writes
+    is racy and its hash is never remembered.
+    """
+    real_time_ns = time.time_ns
+    monkeypatch.setattr(
+        _hashing, "time", SimpleNamespace(time_ns=lambda: real_time_ns() + 10_000_000_000)
+    )

@@ -10,24 +10,24 @@ import json
 
 import pytest
 from redis_server import free_port
-from test_cli_remote import entry, fake_model, fill, key, run, voices
+from test_cli_remote import (
+    _no_remote_from_the_environment,
+    entry,
+    fake_model,
+    fill,
+    folder,
+    key,
+    run,
+    voices,
+)
 from test_objectstore_s3 import object_of, put_raw
 
 from cached_tts._format import encode
 from cached_tts._objectstore import open_object_store
 from cached_tts._store import DiskStore
 
-__all__ = ["fake_model", "voices"]  # fixtures shared with test_cli_remote
-
-
-@pytest.fixture(autouse=True)
-def _no_remote_from_the_environment(monkeypatch):
-    monkeypatch.delenv("CACHED_TTS_REMOTE", raising=False)
-
-
-@pytest.fixture
-def folder(tmp_path):
-    return tmp_path / "cache"
+# fixtures shared with test_cli_remote
+__all__ = ["_no_remote_from_the_environment", "fake_model", "folder", "voices"]
 
 
 @pytest.fixture

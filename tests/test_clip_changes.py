@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -21,15 +19,6 @@ NEW = b"RIFF" + b"b" * 70  # another size, so the signature moves
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def clock_ahead(monkeypatch):
-    """Hash as if 10 s from now: files written by the test, ctime included, are then old."""
-    real_time_ns = time.time_ns
-    monkeypatch.setattr(
-        _hashing, "time", SimpleNamespace(time_ns=lambda: real_time_ns() + 10_000_000_000)
-    )
 
 
 def rewrite_while_hashing(monkeypatch, path, times):

@@ -19,10 +19,13 @@ import pytest
 import torch
 
 import cached_tts
-from cached_tts import ConditionalCache, _hashing, _keys
+from cached_tts import ConditionalCache, _keys
 from cached_tts._hashing import FileHasher
 from cached_tts._keys import checkpoint_fingerprint, preparation_modules, weights_digest
 from cached_tts._wrappers import install
+
+# Files the tests write are old enough for their hashes to be kept.
+pytestmark = pytest.mark.usefixtures("clock_ahead")
 
 
 def module_from(path: Path) -> torch.nn.Linear:
@@ -73,15 +76,6 @@ def model_class(tmp_path):
     cls = type("FakeTTS", (FakeTTS,), {"hub_folder": tmp_path / "hub"})
     install(cls)
     return cls
-
-
-@pytest.fixture(autouse=True)
-def clock_ahead(monkeypatch):
-    """Hash as if 10 s from now, so that files just written are not racy."""
-    real_time_ns = time.time_ns
-    monkeypatch.setattr(
-        _hashing, "time", SimpleNamespace(time_ns=lambda: real_time_ns() + 10_000_000_000)
-    )
 
 
 def write_checkpoint(folder: Path, version: bytes = b"v1") -> Path:

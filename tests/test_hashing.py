@@ -5,23 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from types import SimpleNamespace
 
 import pytest
 
-from cached_tts import _hashing
 from cached_tts._hashing import RACY_WINDOW_NS, FileHasher, StatSignature, sha256_file
 
 AN_HOUR_NS = 3600 * 1_000_000_000
-
-
-@pytest.fixture
-def clock_ahead(monkeypatch):
-    """Hash as if 10 s from now: a file's ctime, which tests cannot set back, is then old."""
-    real_time_ns = time.time_ns
-    monkeypatch.setattr(
-        _hashing, "time", SimpleNamespace(time_ns=lambda: real_time_ns() + 10_000_000_000)
-    )
 
 
 def write_old_file(path, data):

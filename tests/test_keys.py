@@ -17,7 +17,6 @@ import torch
 from hypothesis import given
 from strategies import entry_keys
 
-from cached_tts import _hashing
 from cached_tts._hashing import FileHasher
 from cached_tts._keys import (
     MODEL_ID_ATTR,
@@ -44,15 +43,6 @@ class FakeModel:
             flow=torch.nn.Linear(2, 2),
         )
         self.device = torch.device("cpu")
-
-
-@pytest.fixture
-def clock_ahead(monkeypatch):
-    """Hash as if 10 s from now, so that files just written are not racy."""
-    real_time_ns = time.time_ns
-    monkeypatch.setattr(
-        _hashing, "time", SimpleNamespace(time_ns=lambda: real_time_ns() + 10_000_000_000)
-    )
 
 
 @pytest.fixture

@@ -5,26 +5,15 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import time
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 import cached_tts
-from cached_tts import _hashing, _voice
+from cached_tts import _voice
 from cached_tts.testing import assert_same_conditionals, random_model
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def clock_ahead(monkeypatch):
-    """Hash as if 10 s from now: files written by the test, ctime included, are then old."""
-    real_time_ns = time.time_ns
-    monkeypatch.setattr(
-        _hashing, "time", SimpleNamespace(time_ns=lambda: real_time_ns() + 10_000_000_000)
-    )
 
 
 @pytest.fixture
