@@ -24,10 +24,12 @@ import functools
 import math
 import struct
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cached_tts._copies import HOST, Copier, copier, fresh_copies
 from cached_tts._schema import FieldSpec, schema_problem
 
 if TYPE_CHECKING:
@@ -44,10 +46,6 @@ __all__ = [
 ]
 
 _EXAGGERATION_FIELD = "emotion_adv"
-
-#: Where entries live: host memory, whatever device a model prepares on. A
-#: restore copies to the model's device, so the memory budget never takes VRAM.
-HOST = "cpu"
 
 
 class UncacheableError(TypeError):
@@ -77,9 +75,9 @@ class Entry:
     order: tuple[str, ...] = ()
     nbytes: int = field(init=False, repr=False, compare=False)
 
-    # prefix -> [(key, tensor or None, copy through numpy)], worked out once:
+    # prefix -> [(key, how to copy its tensor or None)], worked out once:
     # copies() runs on every hit.
-    _groups: dict[str, list[tuple[str, torch.Tensor | None, bool]]] = field(
+    _groups: dict[str, list[tuple[str, Copier | None]]] = field(
         init=False, repr=False, compare=False
     )
 
@@ -90,11 +88,11 @@ class Entry:
             raise ValueError(f"order {self.order} does not list each field exactly once")
         total = sum(t.numel() * t.element_size() for t in self.tensors.values())
         object.__setattr__(self, "nbytes", total)
-        groups: dict[str, list[tuple[str, torch.Tensor | None, bool]]] = {}
+        groups: dict[str, list[tuple[str, Copier | None]]] = {}
         for name in self.order:
             prefix, _, key = name.partition(".")
             tensor = self.tensors.get(name)
-            groups.setdefault(prefix, []).append((key, tensor, _copies_via_numpy(tensor)))
+            groups.setdefault(prefix, []).append((key, None if tensor is None else copier(tensor)))
         object.__setattr__(self, "_groups", groups)
 
     @property
@@ -102,66 +100,13 @@ class Entry:
         """Every field name, tensors and absent ones, in the order they were captured."""
         return self.order
 
+    def copiers(self, prefix: str) -> list[tuple[str, Copier | None]]:
+        """How to copy each field under ``prefix``, in captured order (``None``: absent)."""
+        return self._groups.get(prefix, [])
+
     def copies(self, prefix: str, device: torch.device | str) -> dict[str, Any]:
         """Fresh copies of the fields under ``prefix``, on ``device``, in captured order."""
-        import torch
-
-        device = torch.device(device)
-        out: dict[str, Any] = {}
-        for key, tensor, via_numpy in self._groups.get(prefix, ()):
-            if tensor is None:
-                out[key] = None
-            elif tensor.device != device:
-                out[key] = tensor.to(device=device, copy=True)
-            elif via_numpy:
-                # order="K" keeps the memory order; as_strided restores the strides
-                # numpy normalizes (those of size-1 dimensions), so they are upstream's.
-                copy = torch.from_numpy(tensor.numpy().copy(order="K"))
-                out[key] = copy.as_strided(tensor.shape, tensor.stride())
-            else:
-                out[key] = tensor.clone()
-        return out
-
-
-# torch copies CPU tensors above 32,768 elements on its thread pool; on a busy
-# or idle 2-core machine that one clone can take milliseconds. numpy copies in
-# the calling thread, in microseconds, keeping the memory order.
-_NUMPY_COPY_MIN_ELEMENTS = 4096
-
-
-@functools.cache
-def _numpy_dtypes() -> frozenset[torch.dtype]:
-    import torch
-
-    return frozenset(
-        {
-            torch.float32,
-            torch.float64,
-            torch.float16,
-            torch.int64,
-            torch.int32,
-            torch.int16,
-            torch.int8,
-            torch.uint8,
-            torch.bool,
-        }
-    )
-
-
-def _copies_via_numpy(tensor: torch.Tensor | None) -> bool:
-    return (
-        tensor is not None
-        and tensor.device.type == "cpu"
-        and tensor.numel() >= _NUMPY_COPY_MIN_ELEMENTS
-        and tensor.dtype in _numpy_dtypes()
-        and _is_dense(tensor)
-    )
-
-
-def _is_dense(tensor: torch.Tensor) -> bool:
-    """Whether its elements fill its memory exactly, in some order of dimensions."""
-    order = sorted(range(tensor.dim()), key=lambda d: -tensor.stride()[d])
-    return bool(tensor.permute(order).is_contiguous())
+        return fresh_copies(self.copiers(prefix), device)
 
 
 @functools.cache
@@ -266,41 +211,56 @@ def conditionals_from_entry(
     ``T3Cond`` sets its fields in declaration order, and ``gen`` keeps the
     captured key order, so both iterate exactly as upstream's do.
     """
-    t3_fields = entry.copies("t3", device)
-    t3_fields[_EXAGGERATION_FIELD] = _exaggeration_tensor(exaggeration, device)
-    return conditionals_class(_t3_cond_class()(**t3_fields), entry.copies("gen", device))
+    t3 = [*entry.copiers("t3"), (_EXAGGERATION_FIELD, _exaggeration_copier(exaggeration))]
+    return conditionals_class(
+        _t3_cond_class()(**fresh_copies(t3, device)), entry.copies("gen", device)
+    )
 
 
-def _exaggeration_tensor(exaggeration: Any, device: torch.device | str) -> torch.Tensor:
-    """``emotion_adv`` exactly as upstream builds it, fresh for each caller.
+_pack_double = struct.Struct("<d").pack
+# (kind, bits or value) -> a host copier of upstream's exaggeration tensor.
+_exaggerations: dict[tuple[type, object], Copier] = {}
+_EXAGGERATIONS_KEPT = 256
+
+
+def _exaggeration_copier(exaggeration: Any) -> Copier:
+    """``emotion_adv`` exactly as upstream builds it, to be copied for each caller.
 
     Plain ints and floats (not bools, subclasses, numpy or torch scalars) are
     remembered by kind and bit pattern: ``0.0 == -0.0`` and ``1 == 1.0``, but
     their tensors differ in bits or may differ in rounding. NaN is never
-    remembered (it equals nothing, so it would only fill the memo).
-    """
-    import torch
+    remembered (it equals nothing, so it would only fill the memo). Upstream
+    multiplies on the host and then moves the result, so the template is made
+    on the host too.
 
+    >>> import torch
+    >>> torch.equal(_exaggeration_copier(0.7).tensor, 0.7 * torch.ones(1, 1, 1))
+    True
+    """
     kind = type(exaggeration)
     if kind is float and not math.isnan(exaggeration):
-        bits = struct.pack("<d", exaggeration)
-        template = _exaggeration_template("float", bits, exaggeration, str(device))
-        return template.clone()
-    if kind is int:
-        template = _exaggeration_template("int", b"", exaggeration, str(device))
-        return template.clone()
-    fresh: torch.Tensor = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
-    return fresh
+        memo_key: tuple[type, object] = (kind, _pack_double(exaggeration))
+    elif kind is int:
+        memo_key = (kind, exaggeration)
+    else:
+        return Copier(_exaggeration_template(exaggeration))
+    found = _exaggerations.get(memo_key)
+    if found is None:
+        with _exaggerations_lock:
+            if len(_exaggerations) >= _EXAGGERATIONS_KEPT:
+                _exaggerations.clear()
+            # Never handed out itself: callers get copies.
+            found = _exaggerations[memo_key] = copier(_exaggeration_template(exaggeration))
+    return found
 
 
-@functools.lru_cache(maxsize=256)
-def _exaggeration_template(
-    _kind: str, _bits: bytes, exaggeration: float, device: str
-) -> torch.Tensor:
-    # Never handed out itself: callers get clones.
+_exaggerations_lock = threading.Lock()
+
+
+def _exaggeration_template(exaggeration: Any) -> torch.Tensor:
     import torch
 
-    template: torch.Tensor = (exaggeration * torch.ones(1, 1, 1)).to(device=device)
+    template: torch.Tensor = exaggeration * torch.ones(1, 1, 1)
     return template
 
 

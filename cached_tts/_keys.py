@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import is_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -357,7 +358,7 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     """
     attributes = model.__dict__
     # The modules of _dtype_modules, read here without building lists: this
-    # runs on every repeated call.
+    # runs on every repeated call, so it is written for speed.
     s3gen = model.s3gen
     modules = (
         getattr(model, "ve", None),
@@ -366,22 +367,35 @@ def settings_state(model: Any) -> tuple[Any, ...]:
         _child(s3gen, "flow"),
     )
     memo = attributes.get(_STATE_MEMO_ATTR)
-    if memo is None or not _same_objects(memo[0], modules) or not _still_held(memo[1]):
-        # Read from these very modules, so the dtypes below are theirs.
+    dtypes = None if memo is None or not all(map(is_, memo[0], modules)) else _dtypes(memo[1])
+    if dtypes is None:
+        # Read from these very modules, so the dtypes are theirs.
         memo = (modules, tuple(_first_parameter(m) for m in modules if m is not None))
         attributes[_STATE_MEMO_ATTR] = memo
+        dtypes = tuple(parameter.dtype for _, _, parameter in memo[1])
     t3 = getattr(model, "t3", None)
     return (
         attributes.get(MODEL_ID_ATTR),
         attributes.get(_FINGERPRINT_ATTR),
         attributes.get(_WEIGHTS_MEMO_ATTR),
         modules,
-        tuple([parameter.dtype for _, _, parameter in memo[1]]),
+        dtypes,
         getattr(model, "ENC_COND_LEN", None),
         getattr(model, "DEC_COND_LEN", None),
         None if t3 is None else t3.hp.speech_cond_prompt_len,
         str(model.device),
     )
+
+
+def _dtypes(firsts: tuple[tuple[Any, str, Any], ...]) -> tuple[torch.dtype, ...] | None:
+    """The dtype of each remembered parameter; ``None`` if one is no longer in its place."""
+    dtypes = []
+    for owner, leaf, parameter in firsts:
+        # A conversion may put a new Parameter in place of the old one (see _still_held).
+        if owner._parameters.get(leaf) is not parameter:
+            return None
+        dtypes.append(parameter.dtype)
+    return tuple(dtypes)
 
 
 def _child(module: Any, name: str) -> Any:

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import weakref
+from _thread import RLock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -39,8 +40,6 @@ from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys import EntryKey, entry_key, preparation_settings, settings_state
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from cached_tts._clip import Clip
     from cached_tts._wrappers import Family
 
@@ -59,8 +58,10 @@ __all__ = [
 logger = logging.getLogger("cached_tts")
 
 
-class ModelLock:
+class ModelLock(RLock):  # type: ignore[misc]  # typeshed marks RLock final
     """A reentrant lock that knows whether the calling thread holds it.
+
+    A ``_thread.RLock`` itself, so taking it costs no Python call on a hit.
 
     >>> lock = ModelLock()
     >>> with lock:
@@ -70,31 +71,9 @@ class ModelLock:
     False
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._owner: int | None = None
-        self._depth = 0
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        self._owner = threading.get_ident()
-        self._depth += 1
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if not self._depth:
-            self._owner = None
-        self._lock.release()
-
     def held_here(self) -> bool:
         """Whether the calling thread holds the lock."""
-        # Only the holder writes its own ident here, so no other thread sees it.
-        return self._owner == threading.get_ident()
+        return bool(self._is_owned())  # type: ignore[attr-defined]  # as threading.Condition does
 
 
 class _ThreadState(threading.local):
@@ -135,7 +114,7 @@ def computing() -> bool:
 _UNSET: Final[Any] = object()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VoiceCall:
     """A call's clip, exaggeration and other settings, and its upstream arguments."""
 
@@ -146,7 +125,7 @@ class VoiceCall:
     kwargs: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Lookup:
     """One call's voice: a cached entry, or what upstream set for this call itself."""
 
@@ -203,7 +182,7 @@ def _look_up(
         ),
     )
     if isinstance(clip, FileClip) and not clip.snapshot.racy:
-        _remember_key(model, function, clip, lookup.call.extra, state=state, key=key)
+        _remember_key(model, function, clip, lookup.call, state=state, key=key)
 
     def prepare() -> Entry:
         seconds = _run_upstream(family, wrapped, model, lookup)
@@ -240,7 +219,7 @@ def _look_up(
 #
 # A repeated call with a path costs one os.stat, one memory-tier lookup and the
 # copies handed out. Each model remembers which entry key a call came to: by
-# the clip's absolute path and stat signature, the function, the other
+# the clip's path as given and its stat signature, the function, the other
 # arguments, and the state its fingerprint and settings were read from
 # (settings_state). A path is remembered only with a signature its FileHasher
 # would trust (not racy), so a clip rewritten since is never served from here.
@@ -253,7 +232,7 @@ _KnownCall = tuple[Any, ...]
 
 
 def _known_call(
-    path: str, signature: tuple[int, ...], function: Any, extra: dict[str, object]
+    path: str | bytes, signature: tuple[int, ...], function: Any, extra: dict[str, object]
 ) -> _KnownCall:
     # repr as the settings record them: 1, 1.0 and True are equal keys, not equal settings.
     arguments = tuple((name, repr(value)) for name, value in extra.items()) if extra else ()
@@ -264,17 +243,20 @@ def _remember_key(
     model: Any,
     function: Any,
     clip: FileClip,
-    extra: dict[str, object],
+    call: VoiceCall,
     *,
     state: tuple[Any, ...],
     key: EntryKey,
 ) -> None:
     """Remember the key a call came to, if the model's state held still while it was made."""
+    path, extra = call.clip, call.extra
+    if not isinstance(path, str):
+        path = os.fspath(path)
     if settings_state(model) != state:
         return  # changed while the key was made: which state it belongs to is unclear
     signature = clip.snapshot.signature
-    call = _known_call(
-        clip.snapshot.path,
+    remembered = _known_call(
+        path,
         (signature.device, signature.inode, signature.size, signature.mtime_ns, signature.ctime_ns),
         function,
         extra,
@@ -283,7 +265,7 @@ def _remember_key(
     with _known_guard:
         while len(known) >= _KNOWN_CALLS:
             del known[next(iter(known))]
-        known[call] = (state, key)
+        known[remembered] = (state, key)
 
 
 _known_guard = threading.Lock()
@@ -293,11 +275,16 @@ renew_after_fork(sys.modules[__name__], _known_guard=threading.Lock)
 def _look_up_known(wrapped: Callable[..., Any], model: Any, lookup: Lookup) -> bool:
     """Serve a repeated call from memory by the key it came to before; ``False`` otherwise."""
     known = model.__dict__.get(_KNOWN_ATTR)
-    clip = lookup.call.clip
-    if known is None or not isinstance(clip, (str, os.PathLike)):
-        return False  # streams are hashed every time
+    path = lookup.call.clip
+    if known is None:
+        return False
+    if not isinstance(path, str):
+        if not isinstance(path, os.PathLike):
+            return False  # streams are hashed every time
+        path = os.fspath(path)
     try:
-        path = os.path.abspath(clip)
+        # The path as given, relative or not: the stat signature (device and
+        # inode included) names the file, wherever the working folder is.
         st = os.stat(path)
     except (OSError, TypeError, ValueError):
         return False  # the full lookup says what is wrong

@@ -80,6 +80,31 @@ logger = logging.getLogger("cached_tts")
 #: Set to ``1`` to bypass every cache (for debugging).
 DISABLE_ENV = "CACHED_TTS_DISABLE"
 
+
+def disabled() -> bool:
+    """Whether ``$CACHED_TTS_DISABLE`` is ``1`` now.
+
+    Read on every call, so setting it in a running notebook takes effect; read
+    from ``os.environ``'s own mapping where it has one, since ``os.environ.get``
+    costs about a microsecond, a noticeable part of a hit.
+
+    >>> os.environ[DISABLE_ENV] = "1"
+    >>> disabled()
+    True
+    >>> del os.environ[DISABLE_ENV]
+    >>> disabled()
+    False
+    """
+    data = getattr(os.environ, "_data", None)
+    if data is None:  # os.environ replaced by a plain mapping
+        return os.environ.get(DISABLE_ENV) == "1"
+    return bool(data.get(_DISABLE_KEY) == _DISABLED_VALUE)
+
+
+# How os.environ keeps the name and the value in its mapping (bytes on POSIX).
+_DISABLE_KEY = os.environ.encodekey(DISABLE_ENV)
+_DISABLED_VALUE = os.environ.encodevalue("1")
+
 _INSTALLED_MARK = "__cached_tts_installed__"
 _CACHE_ATTR = "_cached_tts_cache"
 
@@ -225,30 +250,45 @@ class _BindPlan:
 
     Only for functions whose parameters after ``self`` are all positional or
     keyword (upstream's preparations); others, and any call the plan cannot
-    bind exactly, go through ``Signature.bind``.
+    bind exactly, go through ``Signature.bind``. Written for speed: every
+    repeated call binds.
     """
 
     #: The parameters after ``self``, in order.
     names: tuple[str, ...]
     #: Each parameter's default, or ``_NO_DEFAULT``.
     defaults: tuple[Any, ...]
+    #: How many leading parameters have no default (defaults only trail).
+    required: int
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """The arguments by name, defaults applied; ``None`` to leave it to ``Signature.bind``."""
+        """The arguments by name, in order, with defaults; ``None``: leave it to the signature."""
         names = self.names
         given = len(args)
         if given > len(names):
             return None
         arguments = dict(zip(names, args, strict=False))
+        if kwargs:
+            return self._with_keywords(arguments, given, kwargs)
+        if given < self.required:
+            return None  # one is missing
+        arguments.update(zip(names[given:], self.defaults[given:], strict=True))
+        return arguments
+
+    def _with_keywords(
+        self, arguments: dict[str, Any], given: int, kwargs: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        names = self.names
         for name, value in kwargs.items():
             if name in arguments:
                 return None  # given twice: Signature.bind raises upstream's TypeError
             arguments[name] = value
-        for name, default in zip(names[given:], self.defaults[given:], strict=True):
+        for index in range(given, len(names)):
+            name = names[index]
             if name not in arguments:
-                if default is _NO_DEFAULT:
+                if index < self.required:
                     return None
-                arguments[name] = default
+                arguments[name] = self.defaults[index]
         if len(arguments) != len(names):
             return None  # an unknown keyword
         return {name: arguments[name] for name in names}
@@ -262,12 +302,11 @@ def _bind_plan(function: Callable[..., Any]) -> _BindPlan | None:
     parameters = list(_parameters(function).parameters.values())[1:]  # after self
     if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
         return None
-    return _BindPlan(
-        tuple(p.name for p in parameters),
-        tuple(
-            _NO_DEFAULT if p.default is inspect.Parameter.empty else p.default for p in parameters
-        ),
+    defaults = tuple(
+        _NO_DEFAULT if p.default is inspect.Parameter.empty else p.default for p in parameters
     )
+    required = next((i for i, d in enumerate(defaults) if d is not _NO_DEFAULT), len(defaults))
+    return _BindPlan(tuple(p.name for p in parameters), defaults, required)
 
 
 def _bind(
@@ -285,8 +324,9 @@ def _bind(
     # bytes are too (upstream takes them for a file name and fails).
     if not isinstance(clip, (str, os.PathLike)) and not is_seekable_stream(clip):
         return None
-    if not all(isinstance(v, _KEYABLE) for v in arguments.values()):
-        return None
+    for value in arguments.values():
+        if not isinstance(value, _KEYABLE):
+            return None
     return VoiceCall(clip, exaggeration, arguments, args, kwargs)
 
 
@@ -312,7 +352,7 @@ def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if computing() or os.environ.get(DISABLE_ENV) == "1":
+        if computing() or disabled():
             return wrapped(*args, **kwargs)
         call = _bind(wrapped, args, kwargs)
         if call is None:
@@ -349,7 +389,7 @@ def _resolve_prompt(
     kwargs: dict[str, Any],
 ) -> Lookup | None:
     """The voice ``generate`` prepares first; ``None`` to leave it to the inner call."""
-    if computing() or os.environ.get(DISABLE_ENV) == "1" or is_expecting(model):
+    if computing() or disabled() or is_expecting(model):
         return None
     prepare = _cached_prepare(model, family)
     call = None if prepare is None else _prompt_call(family, generate, prepare, args, kwargs)
@@ -410,7 +450,7 @@ def prepare_into_cache(model: Any, clip: str | os.PathLike[str]) -> str:
     family = family_of(type(model))
     prepare = _cached_prepare(model, family)
     call = None if prepare is None else _bind(prepare, (clip,), {})
-    if prepare is None or call is None or computing() or os.environ.get(DISABLE_ENV) == "1":
+    if prepare is None or call is None or computing() or disabled():
         return _prepare_in_turn(model, family, clip)
     note_cache_in_use(model.cache)
     lookup = resolve(family, prepare, model, call)
@@ -461,7 +501,7 @@ def _loader_wrapper(*, from_local: bool) -> Callable[[Any], Any]:
         finally:
             _loading.depth = depth
         _configure(model, cache, model_id)
-        if depth == 0 and model_id is None and os.environ.get(DISABLE_ENV) != "1":
+        if depth == 0 and model_id is None and not disabled():
             # Once, now, while the files are those just read: lookups never
             # touch the checkpoint folder again.
             remember_checkpoint_fingerprint(model, model.cache._hasher)

@@ -156,3 +156,23 @@ def test_a_new_fingerprint_takes_a_new_key(model, alice, monkeypatch):
     assert keys[0].weights.startswith("weights:")
     assert keys[-1].weights == "id:narrator-v2"
     assert keys[-1].content == keys[0].content
+
+
+@pytest.mark.usefixtures("clock_ahead")
+def test_a_relative_path_is_served_by_the_file_it_names_now(
+    model, clips, reference, tmp_path, monkeypatch
+):
+    # The same relative name in two folders: Alice's voice in one, Bob's in the other.
+    for folder, speaker in (("a", "alice"), ("b", "bob")):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(clips[speaker], tmp_path / folder / "voice.wav")
+    monkeypatch.chdir(tmp_path / "a")
+    model.prepare_conditionals("voice.wav")
+    model.prepare_conditionals("voice.wav")
+    assert model.cache.stats().memory_hits == 1, "served by the key it came to"
+    assert_same_conditionals(model.conds, reference(clips["alice"]))
+
+    monkeypatch.chdir(tmp_path / "b")
+    model.prepare_conditionals("voice.wav")
+
+    assert_same_conditionals(model.conds, reference(clips["bob"]))
