@@ -229,7 +229,9 @@ class ConditionalCache:
         """The entry for ``key`` if the memory tier holds it, counted as a memory hit."""
         entry = self._memory.get(key.digest)
         if entry is not None:
-            self._count("memory", entry)
+            with self._counts_lock:
+                self._memory_hits += 1
+                self._seconds_saved += entry.prepare_seconds
             self._touch_now_and_then(key)
         return entry
 

@@ -359,13 +359,7 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     attributes = model.__dict__
     # The modules of _dtype_modules, read here without building lists: this
     # runs on every repeated call, so it is written for speed.
-    s3gen = model.s3gen
-    modules = (
-        getattr(model, "ve", None),
-        _child(s3gen, "tokenizer"),
-        _child(s3gen, "speaker_encoder"),
-        _child(s3gen, "flow"),
-    )
+    modules = (getattr(model, "ve", None), *_s3gen_children(model.s3gen))
     memo = attributes.get(_STATE_MEMO_ATTR)
     dtypes = None if memo is None or not all(map(is_, memo[0], modules)) else _dtypes(memo[1])
     if dtypes is None:
@@ -398,14 +392,25 @@ def _dtypes(firsts: tuple[tuple[Any, str, Any], ...]) -> tuple[torch.dtype, ...]
     return tuple(dtypes)
 
 
-def _child(module: Any, name: str) -> Any:
-    """``getattr(module, name, None)``, without ``nn.Module.__getattr__``'s µs for submodules."""
-    attributes = module.__dict__
-    if name not in attributes:
-        children = attributes.get("_modules")
-        if children is not None and name in children:
-            return children[name]
-    return getattr(module, name, None)
+_S3GEN_CHILDREN = ("tokenizer", "speaker_encoder", "flow")
+
+
+def _s3gen_children(s3gen: Any) -> tuple[Any, ...]:
+    """S3Gen's tokenizer, speaker encoder and flow (``None`` where missing).
+
+    Read from its submodules, without ``nn.Module.__getattr__``'s µs for each.
+    """
+    attributes = s3gen.__dict__
+    children = attributes.get("_modules")
+    if children is not None:
+        found = (children.get("tokenizer"), children.get("speaker_encoder"), children.get("flow"))
+        # An instance attribute of the same name would shadow a submodule.
+        shadowed = (
+            "tokenizer" in attributes or "speaker_encoder" in attributes or "flow" in attributes
+        )
+        if None not in found and not shadowed:
+            return found
+    return tuple(getattr(s3gen, name, None) for name in _S3GEN_CHILDREN)
 
 
 def _dtype_modules(model: Any) -> list[tuple[str, torch.nn.Module]]:

@@ -47,8 +47,11 @@ class MemoryTier:
     def get(self, digest: str) -> Entry | None:
         """The entry for ``digest``, marked as just used; ``None`` if absent."""
         with self._lock:
-            held = self._lru.get(digest)
-        return None if held is None else held[0]
+            try:  # a hit is the common case: no membership test first
+                held = self._lru[digest]
+            except KeyError:
+                return None
+        return held[0]
 
     def put(self, digest: str, entry: Entry, *, content: str = "") -> bool:
         """Keep ``entry``, made from the clip hashed ``content``.
