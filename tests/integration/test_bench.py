@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 pytestmark = pytest.mark.slow
+
+HIT_PARTS = Path(__file__).parents[2] / "benchmarks" / "hit_parts.py"
 
 CASES = {
     "first_call_plain",
@@ -78,3 +81,21 @@ def test_bench_times_hits_of_a_checkpoint_loaded_model(tmp_path, monkeypatch):
     ):
         assert len(bench.results[case].seconds) == 3
     assert not (tmp_path / "checkpoint-english").exists()
+
+
+def test_the_hit_breakdown_times_every_part_of_a_memory_hit(tmp_path):
+    out = tmp_path / "hit_parts.json"
+    result = subprocess.run(
+        [sys.executable, str(HIT_PARTS), "--repeat", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    timings = json.loads(out.read_text())["us"]
+    assert len(timings) == 7
+    assert all(value > 0 for value in timings.values())
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(timings) + 1  # the header, each part, what the parts leave
