@@ -40,15 +40,15 @@ from cached_tts._entry import (
     ref_dict_from_entry,
 )
 from cached_tts._exceptions import WeightsUnavailableError
-from cached_tts._hashing import StatSignature
-from cached_tts._ipython import note_cache_in_use
-from cached_tts._keys import (
+from cached_tts._fingerprint import (
     CHECKPOINT_ATTR,
     CheckpointRead,
     checkpoint_signatures,
     remember_checkpoint_fingerprint,
     set_model_id,
 )
+from cached_tts._hashing import StatSignature
+from cached_tts._ipython import note_cache_in_use
 from cached_tts._voice import (
     Lookup,
     VoiceCall,
