@@ -30,8 +30,9 @@ from cached_tts._stats import CacheStats, TierStats
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
+    from cached_tts._fingerprint import refresh_fingerprint
     from cached_tts._health import Backoff
-    from cached_tts._keys import EntryKey, refresh_fingerprint
+    from cached_tts._keys import EntryKey
     from cached_tts._models import (
         CachedChatterboxMultilingualTTS,
         CachedChatterboxTTS,
@@ -79,7 +80,7 @@ _LAZY = {
     "default_cache": "cached_tts._cache",
     "default_cache_dir": "cached_tts._cache",
     "EntryKey": "cached_tts._keys",
-    "refresh_fingerprint": "cached_tts._keys",
+    "refresh_fingerprint": "cached_tts._fingerprint",
     "RemoteSettings": "cached_tts._remote",
     "Backoff": "cached_tts._health",
     "SharedTier": "cached_tts._tiers",

@@ -25,13 +25,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from cached_tts._cache import ConditionalCache
+from cached_tts._disable_switch import DISABLE_ENV
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._wrappers import (
-    DISABLE_ENV,
-    chosen_fallback_cache,
-    install,
-    set_fallback_cache,
-)
+from cached_tts._wrappers import chosen_fallback_cache, install, set_fallback_cache
 
 __all__ = ["disable", "enable", "enabled", "is_enabled", "patchable_classes"]
 

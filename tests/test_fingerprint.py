@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import cached_tts
-from cached_tts import ConditionalCache, _keys
+from cached_tts import ConditionalCache, _fingerprint
+from cached_tts._fingerprint import checkpoint_fingerprint, preparation_modules, weights_digest
 from cached_tts._hashing import FileHasher
-from cached_tts._keys import checkpoint_fingerprint, preparation_modules, weights_digest
 from cached_tts._wrappers import install
 
 # Files the tests write are old enough for their hashes to be kept.
@@ -298,7 +298,7 @@ def test_hashing_one_models_weights_holds_up_no_other_model(monkeypatch):
             release.wait(30)  # parked mid-hash, as a 0.4 s hash of real weights is
         return real_digest(modules)
 
-    monkeypatch.setattr(_keys, "weights_digest", digest)
+    monkeypatch.setattr(_fingerprint, "weights_digest", digest)
     slow_thread, slow_result = in_thread(cache.model_fingerprint, slow)
     try:
         assert started.wait(10)
@@ -333,7 +333,7 @@ def test_a_child_forked_mid_hash_fingerprints_that_model_itself(monkeypatch):
             release.wait(30)
         return real_digest(modules)
 
-    monkeypatch.setattr(_keys, "weights_digest", digest)
+    monkeypatch.setattr(_fingerprint, "weights_digest", digest)
     thread, _ = in_thread(cache.model_fingerprint, model)
     try:
         assert started.wait(10)
@@ -357,8 +357,8 @@ def test_a_child_forked_mid_hash_fingerprints_that_model_itself(monkeypatch):
 def test_a_folder_without_known_weight_files_leaves_the_weights_to_be_hashed(tmp_path):
     # A fork that names its files otherwise: nothing to pin, the weights decide.
     model = HandBuilt(1)
-    model.__dict__[_keys.CHECKPOINT_ATTR] = _keys.CheckpointRead(tmp_path, ())
-    assert _keys.remember_checkpoint_fingerprint(model, FileHasher()) is None
+    model.__dict__[_fingerprint.CHECKPOINT_ATTR] = _fingerprint.CheckpointRead(tmp_path, ())
+    assert _fingerprint.remember_checkpoint_fingerprint(model, FileHasher()) is None
     assert ConditionalCache(None).model_fingerprint(model) == "weights:" + weights_digest(
         preparation_modules(model)
     )

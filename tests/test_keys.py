@@ -17,18 +17,16 @@ import torch
 from hypothesis import given
 from strategies import entry_keys
 
-from cached_tts._hashing import FileHasher
-from cached_tts._keys import (
+from cached_tts._fingerprint import (
     MODEL_ID_ATTR,
-    SCHEMA_VERSION,
-    EntryKey,
-    chatterbox_version,
     checkpoint_fingerprint,
     model_fingerprint,
     preparation_modules,
-    preparation_settings,
     weights_digest,
 )
+from cached_tts._hashing import FileHasher
+from cached_tts._keys import SCHEMA_VERSION, EntryKey, preparation_settings
+from cached_tts._versions import chatterbox_version
 
 
 class FakeModel:

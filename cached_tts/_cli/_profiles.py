@@ -50,10 +50,10 @@ _REPOS = {
 
 
 def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -> str:
-    """The fingerprint of a checkpoint folder, as :mod:`cached_tts._keys` computes it."""
-    from cached_tts._keys import checkpoint_fingerprint as from_keys
+    """The fingerprint of a checkpoint folder, as :mod:`cached_tts._fingerprint` computes it."""
+    from cached_tts._fingerprint import checkpoint_fingerprint as from_fingerprint
 
-    return from_keys(folder, hasher)
+    return from_fingerprint(folder, hasher)
 
 
 def _versions() -> dict[str, str]:

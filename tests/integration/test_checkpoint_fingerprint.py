@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from cached_tts import CachedChatterboxVC, ConditionalCache
+from cached_tts._fingerprint import checkpoint_fingerprint
 from cached_tts._hashing import FileHasher
-from cached_tts._keys import checkpoint_fingerprint
 
 pytestmark = pytest.mark.slow
 
