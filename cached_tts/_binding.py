@@ -1,10 +1,10 @@
 """How a call of upstream's preparation is bound to its arguments.
 
-:func:`_bind` turns a call into a :class:`~cached_tts._voice.VoiceCall`: the
+:func:`bind_call` turns a call into a :class:`~cached_tts._voice.VoiceCall`: the
 clip, the exaggeration and the other arguments that become part of the key,
 or ``None`` when they cannot be keyed. A call of a plain function binds
 through a remembered :class:`_BindPlan`, every other through
-``Signature.bind``, with the same result. :func:`_prompt_call` binds the
+``Signature.bind``, with the same result. :func:`prompt_call` binds the
 preparation that upstream's ``generate`` makes first.
 """
 
@@ -23,8 +23,7 @@ from cached_tts._voice import VoiceCall, function_of
 if TYPE_CHECKING:
     from cached_tts._wrappers import Family
 
-# Nothing public: cached_tts._wrappers imports _bind and _prompt_call.
-__all__: list[str] = []
+__all__ = ["bind_call", "prompt_call"]
 
 # Plain scalars have a stable repr, so they can be part of a key.
 _KEYABLE = (bool, int, float, str, type(None))
@@ -100,7 +99,7 @@ def _bind_plan(function: Callable[..., Any]) -> _BindPlan | None:
     return _BindPlan(tuple(p.name for p in parameters), defaults, required)
 
 
-def _bind(
+def bind_call(
     wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> VoiceCall | None:
     """The clip, exaggeration and other settings of a call; ``None`` if uncacheable."""
@@ -138,7 +137,7 @@ def _bind_by_signature(
     return arguments
 
 
-def _prompt_call(
+def prompt_call(
     family: Family,
     generate: Callable[..., Any],
     prepare: Callable[..., Any],
@@ -155,6 +154,6 @@ def _prompt_call(
         # Upstream passes on the arguments the two share by name (exaggeration...).
         names = list(_parameters(function_of(prepare)).parameters)[2:]  # after self and clip
         shared = {name: bound.arguments[name] for name in names if name in bound.arguments}
-        return _bind(prepare, (clip,), shared)
+        return bind_call(prepare, (clip,), shared)
     except (TypeError, ValueError):  # upstream raises its own error for these arguments
         return None

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINT_ATTR",
+    "FINGERPRINT_ATTR",
     "MODEL_ID_ATTR",
+    "WEIGHTS_MEMO_ATTR",
     "CheckpointRead",
     "checkpoint_fingerprint",
     "checkpoint_signatures",
@@ -41,6 +43,7 @@ __all__ = [
     "preparation_modules",
     "refresh_fingerprint",
     "remember_checkpoint_fingerprint",
+    "same_objects",
     "set_model_id",
     "weights_digest",
 ]
@@ -53,8 +56,8 @@ logger = logging.getLogger("cached_tts")
 MODEL_ID_ATTR = "_cached_tts_model_id"
 #: The :class:`CheckpointRead` of a model made by ``from_local``.
 CHECKPOINT_ATTR = "_cached_tts_checkpoint"
-_FINGERPRINT_ATTR = "_cached_tts_fingerprint"
-_WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
+FINGERPRINT_ATTR = "_cached_tts_fingerprint"
+WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
 
 # Checkpoint files that hold the weights preparation reads, across the English,
 # multilingual, Turbo and VC checkpoints. Whichever of them a folder has are
@@ -200,7 +203,7 @@ def _pin(model: Any, fingerprint: str) -> None:
     # Tied to the module objects: a module swapped for another after loading
     # is not what the files hold, so its weights are hashed instead.
     identity = tuple(module for _, module in preparation_modules(model))
-    model.__dict__[_FINGERPRINT_ATTR] = (identity, fingerprint)
+    model.__dict__[FINGERPRINT_ATTR] = (identity, fingerprint)
 
 
 # -- fingerprints --------------------------------------------------------------
@@ -217,8 +220,8 @@ def model_fingerprint(model: Any) -> str:
     model_id = model.__dict__.get(MODEL_ID_ATTR)
     if model_id is not None:
         return f"id:{model_id}"
-    pinned = model.__dict__.get(_FINGERPRINT_ATTR)
-    if pinned is not None and _same_objects(
+    pinned = model.__dict__.get(FINGERPRINT_ATTR)
+    if pinned is not None and same_objects(
         pinned[0], tuple(module for _, module in preparation_modules(model))
     ):
         return str(pinned[1])
@@ -256,7 +259,7 @@ def refresh_fingerprint(model: Any, *, model_id: str | None = None) -> str:
         set_model_id(model, model_id)
         return f"id:{model_id}"
     model.__dict__.pop(MODEL_ID_ATTR, None)
-    model.__dict__.pop(_FINGERPRINT_ATTR, None)
+    model.__dict__.pop(FINGERPRINT_ATTR, None)
     return "weights:" + _instance_weights_digest(model, fresh=True)
 
 
@@ -299,13 +302,19 @@ def _instance_weights_digest(model: Any, *, fresh: bool = False) -> str:
     # swapping one out rehashes.
     identity = tuple(module for _, module in modules)
     with _memo_lock(model):
-        memo = model.__dict__.get(_WEIGHTS_MEMO_ATTR)
-        if not fresh and memo is not None and _same_objects(memo[0], identity):
+        memo = model.__dict__.get(WEIGHTS_MEMO_ATTR)
+        if not fresh and memo is not None and same_objects(memo[0], identity):
             return str(memo[1])
         digest = weights_digest(modules)
-        model.__dict__[_WEIGHTS_MEMO_ATTR] = (identity, digest)
+        model.__dict__[WEIGHTS_MEMO_ATTR] = (identity, digest)
         return digest
 
 
-def _same_objects(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+def same_objects(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether ``a`` and ``b`` hold the very same objects, in order.
+
+    >>> x, y = object(), object()
+    >>> same_objects((x, y), (x, y)), same_objects((x, y), (y, x))
+    (True, False)
+    """
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

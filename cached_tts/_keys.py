@@ -32,13 +32,13 @@ from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from cached_tts._fingerprint import (
-    _FINGERPRINT_ATTR,
-    _WEIGHTS_MEMO_ATTR,
+    FINGERPRINT_ATTR,
     MODEL_ID_ATTR,
-    _same_objects,
+    WEIGHTS_MEMO_ATTR,
     preparation_modules,
+    same_objects,
 )
-from cached_tts._versions import _library_versions
+from cached_tts._versions import library_versions
 
 if TYPE_CHECKING:
     import torch
@@ -159,7 +159,7 @@ def _settings(raw: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
             settings[name] = str(value)
     for name, value in extra:
         settings[f"arg:{name}"] = repr(value)
-    settings.update(_library_versions())
+    settings.update(library_versions())
     return tuple(sorted(settings.items()))
 
 
@@ -189,8 +189,8 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     t3 = getattr(model, "t3", None)
     return (
         attributes.get(MODEL_ID_ATTR),
-        attributes.get(_FINGERPRINT_ATTR),
-        attributes.get(_WEIGHTS_MEMO_ATTR),
+        attributes.get(FINGERPRINT_ATTR),
+        attributes.get(WEIGHTS_MEMO_ATTR),
         modules,
         dtypes,
         getattr(model, "ENC_COND_LEN", None),
@@ -250,7 +250,7 @@ def _first_parameters(model: Any) -> tuple[tuple[str, ...], tuple[torch.Tensor, 
     modules = _dtype_modules(model)
     identity = tuple(module for _, module in modules)
     memo = model.__dict__.get(_PARAMETERS_MEMO_ATTR)
-    if memo is None or not _same_objects(memo[0], identity) or not _still_held(memo[2]):
+    if memo is None or not same_objects(memo[0], identity) or not _still_held(memo[2]):
         names = tuple(name for name, _ in modules)
         firsts = tuple(_first_parameter(module) for _, module in modules)
         memo = (identity, (names, tuple(p for _, _, p in firsts)), firsts)

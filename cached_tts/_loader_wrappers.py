@@ -29,8 +29,7 @@ from cached_tts._fingerprint import (
 )
 from cached_tts._hashing import StatSignature
 
-# Nothing public: cached_tts._wrappers.install imports _init_wrapper and _loader_wrapper.
-__all__: list[str] = []
+__all__ = ["init_wrapper", "loader_wrapper"]
 
 
 def _configure(model: Any, cache: ConditionalCache | None, model_id: str | None) -> None:
@@ -41,7 +40,7 @@ def _configure(model: Any, cache: ConditionalCache | None, model_id: str | None)
 
 
 @wrapt.decorator
-def _init_wrapper(
+def init_wrapper(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     cache = kwargs.pop("cache", None)
@@ -55,7 +54,7 @@ def _init_wrapper(
 _loading = threading.local()
 
 
-def _loader_wrapper(*, from_local: bool) -> Callable[[Any], Any]:
+def loader_wrapper(*, from_local: bool) -> Callable[[Any], Any]:
     @wrapt.decorator
     def wrapper(
         wrapped: Callable[..., Any], cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]

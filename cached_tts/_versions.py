@@ -20,7 +20,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHATTERBOX_DISTRIBUTION", "PREPARATION_LIBRARIES", "chatterbox_version"]
+__all__ = [
+    "CHATTERBOX_DISTRIBUTION",
+    "PREPARATION_LIBRARIES",
+    "chatterbox_version",
+    "library_versions",
+]
 
 #: The distribution that ships the ``chatterbox`` module on PyPI.
 CHATTERBOX_DISTRIBUTION = "chatterbox-tts"
@@ -48,7 +53,8 @@ PREPARATION_LIBRARIES = (
 
 
 @cache
-def _library_versions() -> tuple[tuple[str, str], ...]:
+def library_versions() -> tuple[tuple[str, str], ...]:
+    """``("version:<name>", version)`` of chatterbox and every library preparation runs."""
     # A new release of any of these may compute different bits. Computed once
     # per process: tens of ms of metadata lookups (0.2 s more for a fork).
     versions = [("version:chatterbox", chatterbox_version())]

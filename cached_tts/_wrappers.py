@@ -31,7 +31,7 @@ from typing import Any
 
 import wrapt
 
-from cached_tts._binding import _bind, _prompt_call
+from cached_tts._binding import bind_call, prompt_call
 from cached_tts._cache import ConditionalCache, default_cache
 from cached_tts._disable_switch import disabled
 from cached_tts._entry import (
@@ -44,7 +44,7 @@ from cached_tts._entry import (
     ref_dict_from_entry,
 )
 from cached_tts._ipython import note_cache_in_use
-from cached_tts._loader_wrappers import _init_wrapper, _loader_wrapper
+from cached_tts._loader_wrappers import init_wrapper, loader_wrapper
 from cached_tts._voice import (
     Lookup,
     apply,
@@ -138,9 +138,9 @@ def install(cls: type) -> dict[str, Any]:
     wrappers: dict[str, Callable[[Any], Any]] = {
         family.method: _prepare_wrapper(family),
         "generate": _generate_wrapper(family),
-        "__init__": _init_wrapper,
-        "from_local": _loader_wrapper(from_local=True),
-        "from_pretrained": _loader_wrapper(from_local=False),
+        "__init__": init_wrapper,
+        "from_local": loader_wrapper(from_local=True),
+        "from_pretrained": loader_wrapper(from_local=False),
     }
     saved: dict[str, Any] = {}
     for name, wrapper in wrappers.items():
@@ -202,7 +202,7 @@ def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
     ) -> Any:
         if computing() or disabled():
             return wrapped(*args, **kwargs)
-        call = _bind(wrapped, args, kwargs)
+        call = bind_call(wrapped, args, kwargs)
         if call is None:
             logger.debug("Not caching %s: its arguments have no stable key", family.method)
             with model_lock(instance):
@@ -240,7 +240,7 @@ def _resolve_prompt(
     if computing() or disabled() or is_expecting(model):
         return None
     prepare = _cached_prepare(model, family)
-    call = None if prepare is None else _prompt_call(family, generate, prepare, args, kwargs)
+    call = None if prepare is None else prompt_call(family, generate, prepare, args, kwargs)
     if prepare is None or call is None:
         return None
     try:
@@ -275,7 +275,7 @@ def prepare_into_cache(model: Any, clip: str | os.PathLike[str]) -> str:
     """
     family = family_of(type(model))
     prepare = _cached_prepare(model, family)
-    call = None if prepare is None else _bind(prepare, (clip,), {})
+    call = None if prepare is None else bind_call(prepare, (clip,), {})
     if prepare is None or call is None or computing() or disabled():
         return _prepare_in_turn(model, family, clip)
     note_cache_in_use(model.cache)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cached_tts._binding import _bind, _bind_by_signature
+from cached_tts._binding import _bind_by_signature, bind_call
 
 
 def prepare_conditionals(self, wav_fpath, exaggeration=0.5, norm_loudness=True):
@@ -27,7 +27,7 @@ CALLS = [
 
 @pytest.mark.parametrize(("args", "kwargs"), CALLS)
 def test_the_plan_binds_as_the_signature_does(args, kwargs):
-    call = _bind(prepare_conditionals, args, kwargs)
+    call = bind_call(prepare_conditionals, args, kwargs)
     expected = _bind_by_signature(prepare_conditionals, args, kwargs)
 
     assert call is not None
@@ -47,11 +47,11 @@ def test_the_plan_binds_as_the_signature_does(args, kwargs):
 )
 def test_a_call_the_plan_cannot_bind_raises_upstreams_type_error(args, kwargs):
     with pytest.raises(TypeError):
-        _bind(prepare_conditionals, args, kwargs)
+        bind_call(prepare_conditionals, args, kwargs)
 
 
 def test_a_function_with_var_keywords_binds_through_its_signature():
-    call = _bind(with_var_keywords, ("a.wav",), {"speed": 2})
+    call = bind_call(with_var_keywords, ("a.wav",), {"speed": 2})
 
     assert call is not None
     assert call.extra == {"speed": 2}
