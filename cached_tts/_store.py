@@ -22,6 +22,7 @@ volume, a folder another user warmed) is still read: ``writable`` says which.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import time
@@ -99,6 +100,7 @@ class DiskStore:
         self.entries_dir = directory / "entries"
         self.locks_dir = directory / "locks"
         self.hashes_dir = directory / "hashes"
+        self._entries = os.fspath(self.entries_dir)
         #: Whether entries can be stored here; a read-only folder is still read.
         self.writable = True
         # The folder's bytes at the last eviction plus what was noted since: a
@@ -135,20 +137,23 @@ class DiskStore:
 
     def read(self, key: EntryKey) -> tuple[Entry, EntryInfo] | None:
         """The verified entry for ``key``, or ``None`` if absent or damaged."""
-        path = self.path_for(key)
+        # Plain strings, not Path: this runs on every disk hit.
+        path = os.path.join(self._entries, f"{key.digest}{ENTRY_SUFFIX}")
         try:
-            with open(path, "rb") as f:
-                inode = os.fstat(f.fileno()).st_ino
-                data = f.read()
+            with open(path, "rb", buffering=0) as f:
+                st = os.fstat(f.fileno())
+                data = _read_whole(f, st.st_size)
         except FileNotFoundError:
             return None
         try:
-            found = decode(data, key)
+            # The tensors share the bytes just read: no one else holds them.
+            found = decode(data, key, owned=True)
         except DamagedEntryError as exc:
             logger.warning("Removing damaged cache entry %s (%s); it will be recomputed", path, exc)
-            self._remove(path, inode)
+            self._remove(Path(path), st.st_ino)
             return None
-        self.touch(key)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # what touch() does
         return found
 
     def write(
@@ -368,6 +373,22 @@ class DiskStore:
             logger.warning("Could not remove cache file %s: %s", path, exc)
             return False
         return True
+
+
+def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
+    """The bytes of an open file whose size is ``size``, in a buffer of their own.
+
+    An entry file is never rewritten in place, so one read usually fills it;
+    a file cut short meanwhile gives fewer bytes (and fails its checksum).
+    """
+    data = bytearray(size)
+    view, filled = memoryview(data), 0
+    with view:
+        while filled < size and (got := f.readinto(view[filled:])):
+            filled += got
+    if filled < size:
+        del data[filled:]
+    return data
 
 
 def _names_in(folder: Path) -> list[str]:
