@@ -222,11 +222,19 @@ class DiskStore:
         The lock files of entries that are gone go too, unless a process
         holds them.
         """
-        self.reap_temp_files()
-        entries, memos = self.files(), self._memo_files()
+        # One listing of each folder (this runs after each write, and on a
+        # new process's first remembered hash): entries, hashes, temporary files.
+        entries, entry_temps = _listing(self.entries_dir, ENTRY_SUFFIX)
+        memos, memo_temps = _listing(self.hashes_dir, MEMO_SUFFIX)
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        temp_bytes = 0
+        for temp in (*entry_temps, *memo_temps):
+            # Counted unless removed here: a bound may overcount, never undercount.
+            if temp.last_used >= cutoff or not self._remove(temp.path):
+                temp_bytes += temp.size
         memo_paths = {f.path for f in memos}
         memo_bytes = sum(f.size for f in memos)
-        total = sum(f.size for f in entries) + memo_bytes + self._temp_bytes()
+        total = sum(f.size for f in entries) + memo_bytes + temp_bytes
         gone: set[Path] = set()
 
         def remove_while(over: Callable[[], bool], files: Iterable[StoredFile]) -> None:
@@ -389,6 +397,37 @@ def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
     if filled < size:
         del data[filled:]
     return data
+
+
+def _listing(folder: Path, suffix: str) -> tuple[list[StoredFile], list[StoredFile]]:
+    """The files of ``folder`` named ``*suffix``, and its temporary files; each LRU first."""
+    found: list[StoredFile] = []
+    temps: list[StoredFile] = []
+    try:
+        with os.scandir(folder) as scan:
+            items = list(scan)
+    except FileNotFoundError:
+        return found, temps
+    for item in items:
+        name = item.name
+        if name.startswith(TEMP_PREFIX):
+            kept = temps
+        elif name.endswith(suffix):
+            kept = found
+        else:
+            continue
+        try:
+            st = item.stat()
+        except FileNotFoundError:
+            continue  # removed by someone else meanwhile
+        kept.append(StoredFile(folder / name, st.st_size, st.st_mtime))
+    found.sort(key=_last_used)
+    temps.sort(key=_last_used)
+    return found, temps
+
+
+def _last_used(stored: StoredFile) -> float:
+    return stored.last_used
 
 
 def _names_in(folder: Path) -> list[str]:
