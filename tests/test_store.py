@@ -253,3 +253,22 @@ def test_a_store_whose_folder_is_a_file_cannot_be_prepared(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(OSError):  # noqa: PT011 -- which OSError depends on the platform
         DiskStore(blocker / "cache").prepare()
+
+
+def test_an_entry_cut_short_after_its_size_was_read_is_damage(store, monkeypatch):
+    """The read fills a buffer of the size fstat gave: a file cut meanwhile gives fewer bytes."""
+    store.write(key_for(1), entry_for(1), source="a.wav")
+    path = store.path_for(key_for(1))
+    real_fstat = os.fstat
+
+    def fstat_then_cut(fd):
+        st = real_fstat(fd)
+        os.truncate(path, st.st_size // 2)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat_then_cut)
+    assert store.read(key_for(1)) is None
+    monkeypatch.undo()
+    assert not path.exists()  # removed as damaged
+    store.write(key_for(1), entry_for(1), source="a.wav")
+    assert store.read(key_for(1)) is not None
