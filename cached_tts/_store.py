@@ -183,7 +183,22 @@ class DiskStore:
             self._approx_bytes += nbytes
             if self._approx_bytes <= self.max_bytes:
                 return
+        else:
+            # A new process's first remembered hash (on a disk hit's path): the
+            # folder's size, file included, says whether anything must go.
+            total = self._folder_bytes()
+            if total <= self.max_bytes:
+                self._approx_bytes = total
+                return
         self.evict(self.max_bytes)
+
+    def _folder_bytes(self) -> int:
+        """The bytes that count against ``max_bytes``: entries, hashes, temporary files."""
+        entries, hashes = (
+            _listing(self.entries_dir, ENTRY_SUFFIX),
+            _listing(self.hashes_dir, MEMO_SUFFIX),
+        )
+        return sum(f.size for files in (*entries, *hashes) for f in files)
 
     def touch(self, key: EntryKey) -> None:
         """Mark the entry for ``key`` as just used."""
