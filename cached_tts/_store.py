@@ -207,7 +207,7 @@ class DiskStore:
 
     def files(self) -> list[StoredFile]:
         """Every entry file, least recently used first."""
-        return self._stat_all(self._entry_paths())
+        return _listing(self.entries_dir, ENTRY_SUFFIX)[0]
 
     def scan(self) -> list[ScannedEntry]:
         """Every entry file, least recently used first, each verified.
@@ -350,38 +350,10 @@ class DiskStore:
             if name.endswith(ENTRY_SUFFIX) and not name.startswith(TEMP_PREFIX):
                 yield self.entries_dir / name
 
-    def _memo_files(self) -> list[StoredFile]:
-        """Every remembered-hash file, least recently used first."""
-        paths = (
-            self.hashes_dir / name
-            for name in _names_in(self.hashes_dir)
-            if name.endswith(MEMO_SUFFIX) and not name.startswith(TEMP_PREFIX)
-        )
-        return self._stat_all(paths)
-
     def _temp_files(self) -> list[StoredFile]:
-        paths = (
-            folder / name
-            for folder in (self.entries_dir, self.hashes_dir)
-            for name in _names_in(folder)
-            if name.startswith(TEMP_PREFIX)
-        )
-        return self._stat_all(paths)
-
-    def _temp_bytes(self) -> int:
-        return sum(f.size for f in self._temp_files())
-
-    @staticmethod
-    def _stat_all(paths: Iterable[Path]) -> list[StoredFile]:
-        """The files among ``paths`` that still exist, least recently used first."""
-        found = []
-        for path in paths:
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # removed by someone else meanwhile
-            found.append(StoredFile(path, st.st_size, st.st_mtime))
-        return sorted(found, key=lambda f: f.last_used)
+        """Temporary files (of writers running or killed), least recently used first."""
+        temps = [*_listing(self.entries_dir, None)[1], *_listing(self.hashes_dir, None)[1]]
+        return sorted(temps, key=_last_used)
 
     @staticmethod
     def _remove(path: Path, inode: int | None = None) -> bool:
@@ -414,8 +386,11 @@ def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
     return data
 
 
-def _listing(folder: Path, suffix: str) -> tuple[list[StoredFile], list[StoredFile]]:
-    """The files of ``folder`` named ``*suffix``, and its temporary files; each LRU first."""
+def _listing(folder: Path, suffix: str | None) -> tuple[list[StoredFile], list[StoredFile]]:
+    """The files of ``folder`` named ``*suffix``, and its temporary files; each LRU first.
+
+    With ``suffix`` ``None``, only the temporary files (the first list is empty).
+    """
     found: list[StoredFile] = []
     temps: list[StoredFile] = []
     try:
@@ -427,7 +402,7 @@ def _listing(folder: Path, suffix: str) -> tuple[list[StoredFile], list[StoredFi
         name = item.name
         if name.startswith(TEMP_PREFIX):
             kept = temps
-        elif name.endswith(suffix):
+        elif suffix is not None and name.endswith(suffix):
             kept = found
         else:
             continue
