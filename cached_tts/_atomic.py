@@ -40,7 +40,7 @@ def ensure_private_dir(path: Path) -> None:
     os.chmod(path, PRIVATE_DIR_MODE)
 
 
-def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomically(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see all of it or nothing.
 
     The file is readable and writable by its owner alone (0600). ``durable``
@@ -53,15 +53,21 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     >>> target.read_bytes()
     b'whole'
     """
-    ensure_private_dir(path.parent)
+    folder = os.path.dirname(os.fspath(path))
+    if not os.path.isdir(folder):
+        ensure_private_dir(Path(folder))
     # mkstemp creates the file with mode 0600 and a name no one else uses.
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
+    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            # Plain os calls: a remembered clip hash is written on a hit's path.
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                f.flush()
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):

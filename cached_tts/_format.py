@@ -22,12 +22,13 @@ structure, and the fields of :mod:`cached_tts._schema`), so it is damage too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cached_tts._entry import Entry, UncacheableError, schema_problem_of
 from cached_tts._exceptions import DamagedEntryError
@@ -61,6 +62,12 @@ _DTYPES: dict[str, tuple[str, int]] = {
     "U8": ("uint8", 1),
     "BOOL": ("bool", 1),
 }
+# The same names in numpy, which has no bfloat16.
+_NUMPY_DTYPES: dict[str, str] = {
+    name: torch_name for name, (torch_name, _) in _DTYPES.items() if name != "BF16"
+}
+_TENSOR_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+_LIMIT = 2**62  # no size or offset reaches it; sums and products of two stay in 64 bits
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,8 @@ class EntryInfo:
     prepare_seconds: float
 
 
-@dataclass(frozen=True)
-class _Tensor:
-    """One tensor as the header places it in the body."""
+class _Tensor(NamedTuple):
+    """One tensor as the header places it in the body (a tuple: built six times a hit)."""
 
     dtype: str
     shape: tuple[int, ...]
@@ -143,17 +149,25 @@ def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes
     return safetensors_save(tensors, metadata=metadata)
 
 
-def decode(data: bytes | bytearray, key: EntryKey | None) -> tuple[Entry, EntryInfo]:
+def decode(
+    data: bytes | bytearray, key: EntryKey | None, *, owned: bool = False
+) -> tuple[Entry, EntryInfo]:
     """Parse and verify an entry; ``key``, when given, must be the stored one.
 
     Raises :class:`DamagedEntryError` for anything short of a whole, unaltered
     entry stored under ``key`` that holds exactly the fields of a preparation
     (see :mod:`cached_tts._schema`). Nothing else is raised: every structure a
     header may hold is checked before any tensor or object is built from it.
+
+    ``owned`` says that ``data`` is a ``bytearray`` no one else holds (a file
+    just read): the tensors then share it instead of a copy of its body.
     """
     parsed = _parse(data, key)
-    buffer = bytearray(parsed.body)  # one writable copy that the tensors share
-    tensors = {name: _tensor(spec, buffer) for name, spec in parsed.tensors.items()}
+    if owned and isinstance(data, bytearray):
+        buffer, base = data, len(data) - len(parsed.body)
+    else:
+        buffer, base = bytearray(parsed.body), 0  # one writable copy that the tensors share
+    tensors = {name: _tensor(spec, buffer, base) for name, spec in parsed.tensors.items()}
     entry = Entry(tensors, parsed.absent, parsed.info.prepare_seconds, parsed.order)
     return entry, parsed.info
 
@@ -194,7 +208,7 @@ def _parse(data: bytes | bytearray, key: EntryKey | None) -> _Parsed:
 
 def _read_metadata(
     metadata: dict[str, Any], key: EntryKey | None
-) -> tuple[EntryInfo, list[str], list[str], Any]:
+) -> tuple[EntryInfo, tuple[str, ...], tuple[str, ...], Any]:
     """The entry's info, field order, absent fields and layout, as the metadata gives them."""
     if not all(isinstance(value, str) for value in metadata.values()):
         raise DamagedEntryError("the metadata holds values that are not strings")
@@ -209,8 +223,8 @@ def _read_metadata(
             created=_finite(metadata["created"], "created"),
             prepare_seconds=_finite(metadata["prepare_seconds"], "prepare_seconds"),
         )
-        order = _names(json.loads(metadata["fields"]), "fields")
-        absent = _names(json.loads(metadata["absent"]), "absent")
+        order = _names(metadata["fields"], "fields")
+        absent = _names(metadata["absent"], "absent")
         layout = json.loads(metadata["layout"])
     except KeyError as exc:
         raise DamagedEntryError(f"the header lacks {exc}") from exc
@@ -247,25 +261,33 @@ def _finite(text: str, name: str) -> float:
     return value
 
 
-def _names(value: Any, what: str) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _names(text: str, what: str) -> tuple[str, ...]:
+    """The field names a JSON list holds, checked.
+
+    Cached: every entry of one kind of model holds the very same lists, and
+    the result is immutable (a failure raises, and is not cached).
+    """
+    value = json.loads(text)
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise DamagedEntryError(f"the header's {what} is not a list of names")
     if len(set(value)) != len(value):
         raise DamagedEntryError(f"the header's {what} names a field twice")
-    return value
+    return tuple(value)
 
 
 def _tensors(
     header: Mapping[str, Any], names: list[str], layout: Any, body_length: int
 ) -> dict[str, _Tensor]:
     """The tensors the header places, checked to tile the body exactly as safetensors does."""
-    if set(header) - {"__metadata__"} != set(names):
+    wanted = set(names)
+    if header.keys() - {"__metadata__"} != wanted:
         raise DamagedEntryError("the tensors in the file are not the entry's fields")
-    if not isinstance(layout, dict) or not set(layout) <= set(names):
+    if not isinstance(layout, dict) or not layout.keys() <= wanted:
         raise DamagedEntryError("the header's layout names no tensor of the entry")
     tensors = {name: _tensor_spec(name, header[name], layout.get(name)) for name in names}
     position = 0
-    for spec in sorted(tensors.values(), key=lambda t: (t.begin, t.end)):
+    for spec in sorted(tensors.values(), key=_span):
         if spec.begin != position:
             raise DamagedEntryError("tensor offsets leave gaps or overlap")
         position = spec.end
@@ -274,8 +296,12 @@ def _tensors(
     return tensors
 
 
+def _span(spec: _Tensor) -> tuple[int, int]:
+    return spec.begin, spec.end
+
+
 def _tensor_spec(name: str, info: Any, order: Any) -> _Tensor:
-    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+    if not isinstance(info, dict) or info.keys() != _TENSOR_KEYS:
         raise DamagedEntryError(f"{name}: the header does not describe a tensor")
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if not isinstance(dtype, str) or dtype not in _DTYPES:
@@ -284,12 +310,13 @@ def _tensor_spec(name: str, info: Any, order: Any) -> _Tensor:
         raise DamagedEntryError(f"{name}: the shape is not a list of sizes")
     # An empty tensor holds no bytes whatever its other sides, but torch must
     # still compute its strides: they must fit in 64 bits.
-    if math.prod(max(n, 1) for n in shape) > _MAX_ELEMENTS:
+    elements = math.prod(shape)
+    if (math.prod(max(n, 1) for n in shape) if elements == 0 else elements) > _MAX_ELEMENTS:
         raise DamagedEntryError(f"{name}: the shape is implausibly large")
     if not _whole_numbers(offsets) or len(offsets) != _PAIR:
         raise DamagedEntryError(f"{name}: the offsets are not two positions")
     begin, end = offsets
-    if end - begin != math.prod(shape) * _DTYPES[dtype][1]:
+    if end - begin != elements * _DTYPES[dtype][1]:
         raise DamagedEntryError(f"{name}: the offsets do not match its shape")
     if order is not None and (
         not _whole_numbers(order) or sorted(order) != list(range(len(shape)))
@@ -300,7 +327,10 @@ def _tensor_spec(name: str, info: Any, order: Any) -> _Tensor:
 
 def _whole_numbers(value: Any) -> bool:
     # bool is an int, and JSON may hold floats (even Infinity): neither is a size.
-    return isinstance(value, list) and all(type(n) is int and 0 <= n < 2**62 for n in value)
+    # (map, min and max run in C: this runs three times per tensor on every hit.)
+    if not isinstance(value, list):
+        return False
+    return not value or ({*map(type, value)} == {int} and min(value) >= 0 and max(value) < _LIMIT)
 
 
 def _split(data: bytes | bytearray) -> tuple[dict[str, Any], memoryview]:
@@ -318,9 +348,13 @@ def _split(data: bytes | bytearray) -> tuple[dict[str, Any], memoryview]:
     return header, memoryview(data)[_LENGTH_BYTES + length :]
 
 
+# json.dumps(sort_keys=True, separators=(",", ":")), made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _checksum(header: Mapping[str, Any], body: memoryview) -> str:
     try:
-        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
+        canonical = _CANONICAL.encode(header)
     except (ValueError, RecursionError) as exc:  # e.g. NaN keys mixed with strings
         raise DamagedEntryError(f"the header cannot be checked: {exc}") from exc
     digest = hashlib.sha256(canonical.encode())
@@ -336,19 +370,35 @@ def _memory_order(tensor: torch.Tensor) -> list[int]:
     return list(range(tensor.dim()))  # overlapping or gapped: keep logical order
 
 
-def _tensor(spec: _Tensor, buffer: bytearray) -> torch.Tensor:
-    """A tensor on ``buffer`` as a checked header describes it (it cannot fail)."""
+def _tensor(spec: _Tensor, buffer: bytearray, base: int) -> torch.Tensor:
+    """A tensor on ``buffer`` (its body at ``base``) as a checked header says (it cannot fail)."""
+    import numpy as np
     import torch
 
-    dtype = getattr(torch, _DTYPES[spec.dtype][0])
     count = math.prod(spec.shape)
+    numpy_dtype = _NUMPY_DTYPES.get(spec.dtype)
     if count == 0:
-        tensor = torch.empty(spec.shape, dtype=dtype)
+        tensor = torch.empty(spec.shape, dtype=getattr(torch, _DTYPES[spec.dtype][0]))
+    elif numpy_dtype is None:  # bfloat16: numpy has none
+        tensor = torch.frombuffer(
+            buffer,
+            dtype=getattr(torch, _DTYPES[spec.dtype][0]),
+            count=count,
+            offset=base + spec.begin,
+        ).reshape(spec.shape)
     else:
-        tensor = torch.frombuffer(buffer, dtype=dtype, count=count, offset=spec.begin)
-        tensor = tensor.reshape(spec.shape)
+        # A numpy view, then one torch.from_numpy: fewer and cheaper calls than
+        # torch.frombuffer, reshape and permute, for the very same tensor.
+        array = np.frombuffer(buffer, dtype=numpy_dtype, count=count, offset=base + spec.begin)
+        array = array.reshape(spec.shape)
+        if spec.order is not None:
+            array = array.transpose(_inverse(spec.order))
+        return torch.from_numpy(array)
     if spec.order is None:
         return tensor
-    # The body holds the tensor permuted into memory order; undo the permutation.
-    inverse = sorted(range(len(spec.order)), key=spec.order.__getitem__)
-    return tensor.permute(inverse)
+    return tensor.permute(_inverse(spec.order))
+
+
+def _inverse(order: tuple[int, ...]) -> list[int]:
+    """The permutation that undoes ``order``: the body holds tensors in memory order."""
+    return sorted(range(len(order)), key=order.__getitem__)

@@ -32,7 +32,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from cachetools import LRUCache
@@ -80,6 +80,10 @@ class StatSignature:
     def of(cls, st: os.stat_result) -> StatSignature:
         """The signature of a ``stat`` result."""
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        """The five numbers, in field order (as a remembered hash stores them)."""
+        return (self.device, self.inode, self.size, self.mtime_ns, self.ctime_ns)
 
     def is_racy(self, hashed_at_ns: int) -> bool:
         """Whether the file changed too close to ``hashed_at_ns`` to trust."""
@@ -154,6 +158,8 @@ class FileHasher:
         memo_written: Callable[[int], None] | None = None,
     ) -> None:
         self._memo_dir = memo_dir
+        # A string: memo files are looked up on every new path, and Path is slow.
+        self._memo_folder = None if memo_dir is None else os.fspath(memo_dir)
         self._memo_written = memo_written
         self._memo: LRUCache[str, tuple[StatSignature, str]] = LRUCache(maxsize=max_paths)
         self._lock = threading.Lock()
@@ -240,21 +246,22 @@ class FileHasher:
         with self._lock:
             self._memo[name] = (signature, digest)
 
-    def _memo_file(self, name: str) -> Path | None:
-        if self._memo_dir is None:
+    def _memo_file(self, name: str) -> str | None:
+        if self._memo_folder is None:
             return None
         # The host is part of the name: a folder shared over the network must
         # not match one machine's inode numbers against another's.
         where = f"{socket.gethostname()}\0{name}".encode()
-        return self._memo_dir / f"{hashlib.sha256(where).hexdigest()}{MEMO_SUFFIX}"
+        return os.path.join(self._memo_folder, f"{hashlib.sha256(where).hexdigest()}{MEMO_SUFFIX}")
 
     def _read_memo_file(self, name: str, signature: StatSignature) -> str | None:
         memo_file = self._memo_file(name)
         if memo_file is None:
             return None
         try:
-            record = json.loads(memo_file.read_bytes())
-            if record["path"] == name and tuple(record["signature"]) == astuple(signature):
+            with open(memo_file, "rb", buffering=0) as f:
+                record = json.loads(f.read())
+            if record["path"] == name and tuple(record["signature"]) == signature.as_tuple():
                 _mark_used(memo_file)
                 return str(record["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -265,7 +272,7 @@ class FileHasher:
         memo_file = self._memo_file(name)
         if memo_file is None:
             return
-        record = {"path": name, "signature": astuple(signature), "sha256": digest}
+        record = {"path": name, "signature": signature.as_tuple(), "sha256": digest}
         data = json.dumps(record).encode()
         try:
             # A torn memo after a crash fails to parse and the file is rehashed.
@@ -292,7 +299,7 @@ def remembered_path(memo_file: Path) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def _mark_used(memo_file: Path) -> None:
+def _mark_used(memo_file: str) -> None:
     """Make a memo's mtime its last use, so that eviction drops the least used first."""
     with contextlib.suppress(OSError):  # a read-only folder: the memo still serves
         os.utime(memo_file)

@@ -22,6 +22,7 @@ volume, a folder another user warmed) is still read: ``writable`` says which.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import time
@@ -99,6 +100,7 @@ class DiskStore:
         self.entries_dir = directory / "entries"
         self.locks_dir = directory / "locks"
         self.hashes_dir = directory / "hashes"
+        self._entries = os.fspath(self.entries_dir)
         #: Whether entries can be stored here; a read-only folder is still read.
         self.writable = True
         # The folder's bytes at the last eviction plus what was noted since: a
@@ -135,20 +137,23 @@ class DiskStore:
 
     def read(self, key: EntryKey) -> tuple[Entry, EntryInfo] | None:
         """The verified entry for ``key``, or ``None`` if absent or damaged."""
-        path = self.path_for(key)
+        # Plain strings, not Path: this runs on every disk hit.
+        path = os.path.join(self._entries, f"{key.digest}{ENTRY_SUFFIX}")
         try:
-            with open(path, "rb") as f:
-                inode = os.fstat(f.fileno()).st_ino
-                data = f.read()
+            with open(path, "rb", buffering=0) as f:
+                st = os.fstat(f.fileno())
+                data = _read_whole(f, st.st_size)
         except FileNotFoundError:
             return None
         try:
-            found = decode(data, key)
+            # The tensors share the bytes just read: no one else holds them.
+            found = decode(data, key, owned=True)
         except DamagedEntryError as exc:
             logger.warning("Removing damaged cache entry %s (%s); it will be recomputed", path, exc)
-            self._remove(path, inode)
+            self._remove(Path(path), st.st_ino)
             return None
-        self.touch(key)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # what touch() does
         return found
 
     def write(
@@ -178,7 +183,22 @@ class DiskStore:
             self._approx_bytes += nbytes
             if self._approx_bytes <= self.max_bytes:
                 return
+        else:
+            # A new process's first remembered hash (on a disk hit's path): the
+            # folder's size, file included, says whether anything must go.
+            total = self._folder_bytes()
+            if total <= self.max_bytes:
+                self._approx_bytes = total
+                return
         self.evict(self.max_bytes)
+
+    def _folder_bytes(self) -> int:
+        """The bytes that count against ``max_bytes``: entries, hashes, temporary files."""
+        entries, hashes = (
+            _listing(self.entries_dir, ENTRY_SUFFIX),
+            _listing(self.hashes_dir, MEMO_SUFFIX),
+        )
+        return sum(f.size for files in (*entries, *hashes) for f in files)
 
     def touch(self, key: EntryKey) -> None:
         """Mark the entry for ``key`` as just used."""
@@ -187,7 +207,7 @@ class DiskStore:
 
     def files(self) -> list[StoredFile]:
         """Every entry file, least recently used first."""
-        return self._stat_all(self._entry_paths())
+        return _listing(self.entries_dir, ENTRY_SUFFIX)[0]
 
     def scan(self) -> list[ScannedEntry]:
         """Every entry file, least recently used first, each verified.
@@ -217,11 +237,19 @@ class DiskStore:
         The lock files of entries that are gone go too, unless a process
         holds them.
         """
-        self.reap_temp_files()
-        entries, memos = self.files(), self._memo_files()
+        # One listing of each folder (this runs after each write, and on a
+        # new process's first remembered hash): entries, hashes, temporary files.
+        entries, entry_temps = _listing(self.entries_dir, ENTRY_SUFFIX)
+        memos, memo_temps = _listing(self.hashes_dir, MEMO_SUFFIX)
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        temp_bytes = 0
+        for temp in (*entry_temps, *memo_temps):
+            # Counted unless removed here: a bound may overcount, never undercount.
+            if temp.last_used >= cutoff or not self._remove(temp.path):
+                temp_bytes += temp.size
         memo_paths = {f.path for f in memos}
         memo_bytes = sum(f.size for f in memos)
-        total = sum(f.size for f in entries) + memo_bytes + self._temp_bytes()
+        total = sum(f.size for f in entries) + memo_bytes + temp_bytes
         gone: set[Path] = set()
 
         def remove_while(over: Callable[[], bool], files: Iterable[StoredFile]) -> None:
@@ -322,38 +350,10 @@ class DiskStore:
             if name.endswith(ENTRY_SUFFIX) and not name.startswith(TEMP_PREFIX):
                 yield self.entries_dir / name
 
-    def _memo_files(self) -> list[StoredFile]:
-        """Every remembered-hash file, least recently used first."""
-        paths = (
-            self.hashes_dir / name
-            for name in _names_in(self.hashes_dir)
-            if name.endswith(MEMO_SUFFIX) and not name.startswith(TEMP_PREFIX)
-        )
-        return self._stat_all(paths)
-
     def _temp_files(self) -> list[StoredFile]:
-        paths = (
-            folder / name
-            for folder in (self.entries_dir, self.hashes_dir)
-            for name in _names_in(folder)
-            if name.startswith(TEMP_PREFIX)
-        )
-        return self._stat_all(paths)
-
-    def _temp_bytes(self) -> int:
-        return sum(f.size for f in self._temp_files())
-
-    @staticmethod
-    def _stat_all(paths: Iterable[Path]) -> list[StoredFile]:
-        """The files among ``paths`` that still exist, least recently used first."""
-        found = []
-        for path in paths:
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # removed by someone else meanwhile
-            found.append(StoredFile(path, st.st_size, st.st_mtime))
-        return sorted(found, key=lambda f: f.last_used)
+        """Temporary files (of writers running or killed), least recently used first."""
+        temps = [*_listing(self.entries_dir, None)[1], *_listing(self.hashes_dir, None)[1]]
+        return sorted(temps, key=_last_used)
 
     @staticmethod
     def _remove(path: Path, inode: int | None = None) -> bool:
@@ -368,6 +368,56 @@ class DiskStore:
             logger.warning("Could not remove cache file %s: %s", path, exc)
             return False
         return True
+
+
+def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
+    """The bytes of an open file whose size is ``size``, in a buffer of their own.
+
+    An entry file is never rewritten in place, so one read usually fills it;
+    a file cut short meanwhile gives fewer bytes (and fails its checksum).
+    """
+    data = bytearray(size)
+    view, filled = memoryview(data), 0
+    with view:
+        while filled < size and (got := f.readinto(view[filled:])):
+            filled += got
+    if filled < size:
+        del data[filled:]
+    return data
+
+
+def _listing(folder: Path, suffix: str | None) -> tuple[list[StoredFile], list[StoredFile]]:
+    """The files of ``folder`` named ``*suffix``, and its temporary files; each LRU first.
+
+    With ``suffix`` ``None``, only the temporary files (the first list is empty).
+    """
+    found: list[StoredFile] = []
+    temps: list[StoredFile] = []
+    try:
+        with os.scandir(folder) as scan:
+            items = list(scan)
+    except FileNotFoundError:
+        return found, temps
+    for item in items:
+        name = item.name
+        if name.startswith(TEMP_PREFIX):
+            kept = temps
+        elif suffix is not None and name.endswith(suffix):
+            kept = found
+        else:
+            continue
+        try:
+            st = item.stat()
+        except FileNotFoundError:
+            continue  # removed by someone else meanwhile
+        kept.append(StoredFile(folder / name, st.st_size, st.st_mtime))
+    found.sort(key=_last_used)
+    temps.sort(key=_last_used)
+    return found, temps
+
+
+def _last_used(stored: StoredFile) -> float:
+    return stored.last_used
 
 
 def _names_in(folder: Path) -> list[str]:

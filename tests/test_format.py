@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
@@ -487,3 +487,85 @@ def test_a_forged_header_decodes_to_a_whole_entry_or_damage_and_nothing_else(edi
     else:
         conds = conditionals_from_entry(entry, 0.5, "cpu", Conditionals)
         assert list(conds.gen) == [n.partition(".")[2] for n in entry.fields if n[:4] == "gen."]
+
+
+# -- the fast parse: the same tensors and the same verdicts as before -------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(entry=entries())
+def test_decoded_tensors_are_the_stored_ones_with_the_strides_a_permute_gives(entry):
+    """Tensors are built as numpy views now: every stride, size-1 dimensions too, as before.
+
+    Before, each was ``torch.frombuffer`` reshaped, then permuted back from
+    memory order: what safetensors' own loader gives, permuted the same way.
+    """
+    data = encode(KEY, entry, source="", created=0.0)
+    header, _ = header_of(data)
+    layout = json.loads(header["__metadata__"]["layout"])
+    stored = safetensors_load(data)
+    for restored in (decode(data, KEY)[0], decode(bytearray(data), KEY, owned=True)[0]):
+        for name, tensor in stored.items():
+            order = layout.get(name)
+            expected = tensor
+            if order is not None:
+                expected = tensor.permute(sorted(range(len(order)), key=order.__getitem__))
+            actual = restored.tensors[name]
+            assert (actual.dtype, actual.shape) == (expected.dtype, expected.shape), name
+            if expected.numel() > 0:
+                assert actual.stride() == expected.stride(), name
+            assert_bitwise_equal(actual, expected, name)
+
+
+def test_an_owned_buffer_is_shared_by_the_tensors_and_any_other_is_copied():
+    data = bytearray(encode(KEY, tiny_entry(), source="", created=0.0))
+    start = torch.frombuffer(data, dtype=torch.uint8).data_ptr()
+
+    def inside(tensor):
+        return start <= tensor.data_ptr() < start + len(data)
+
+    owned, _ = decode(data, KEY, owned=True)
+    assert all(inside(t) for t in owned.tensors.values())
+    copied, _ = decode(data, KEY)
+    assert not any(inside(t) for t in copied.tensors.values())
+    copied.tensors["ref.embedding"].fill_(0)
+    assert_bitwise_equal(owned.tensors["ref.embedding"], tiny_entry().tensors["ref.embedding"], "")
+
+
+def _whole_numbers_as_before(value):
+    return isinstance(value, list) and all(type(n) is int and 0 <= n < 2**62 for n in value)
+
+
+_NUMBERS = (
+    st.integers() | st.sampled_from([-1, 0, 2**62 - 1, 2**62, 2**64]) | st.booleans() | st.floats()
+)
+_JSON_VALUES = st.recursive(
+    st.none() | _NUMBERS | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=12,
+)
+
+
+@given(st.lists(_NUMBERS, max_size=6) | _JSON_VALUES)
+@example([2**62 - 1, 0])
+@example([0, -1])
+@example([2**62])
+@example([True])
+@example([1.0])
+@example((1, 2))
+def test_sizes_and_offsets_are_judged_as_before(value):
+    from cached_tts._format import _whole_numbers
+
+    assert _whole_numbers(value) == _whole_numbers_as_before(value)
+
+
+def test_field_lists_are_parsed_once_and_handed_out_immutable():
+    from cached_tts._format import _names
+
+    text = json.dumps(["t3.a", "gen.b"])
+    first = _names(text, "fields")
+    assert first == ("t3.a", "gen.b")
+    assert _names(text, "fields") is first  # a tuple: no caller can change what others get
+    for _ in range(2):  # a refusal is not remembered as a result
+        with pytest.raises(DamagedEntryError, match="names a field twice"):
+            _names(json.dumps(["t3.a", "t3.a"]), "fields")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 
@@ -181,3 +182,43 @@ def test_a_folder_raises_is_a_directory_naming_the_path(tmp_path):
         FileHasher().hash(tmp_path)
     assert raised.value.filename == str(tmp_path)
     assert str(tmp_path) in str(raised.value)
+
+
+def _signature_as_text(record):
+    record["signature"] = "".join(str(n) for n in record["signature"])
+
+
+def _signature_as_mapping(record):
+    record["signature"] = {str(n): n for n in record["signature"]}
+
+
+def _signature_cut_short(record):
+    record["signature"] = record["signature"][:4]
+
+
+def _another_path(record):
+    record["path"] += ".other"
+
+
+def _no_digest(record):
+    del record["sha256"]
+
+
+@pytest.mark.usefixtures("clock_ahead")
+@pytest.mark.parametrize(
+    "forge",
+    [_signature_as_text, _signature_as_mapping, _signature_cut_short, _another_path, _no_digest],
+)
+def test_a_memo_record_that_does_not_match_the_file_is_not_trusted(tmp_path, forge):
+    clip = write_old_file(tmp_path / "voice.wav", b"RIFF forged memo")
+    memo_dir = tmp_path / "hashes"
+    FileHasher(memo_dir).hash(clip)
+    (memo_file,) = memo_dir.glob("*.json")
+    record = json.loads(memo_file.read_bytes())
+    record["sha256"] = "0" * 64  # what a trusted record would serve
+    forge(record)
+    memo_file.write_text(json.dumps(record))
+
+    later = FileHasher(memo_dir)
+    assert later.hash(clip) == hashlib.sha256(b"RIFF forged memo").hexdigest()
+    assert later.hashes_computed == 1

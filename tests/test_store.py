@@ -253,3 +253,42 @@ def test_a_store_whose_folder_is_a_file_cannot_be_prepared(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(OSError):  # noqa: PT011 -- which OSError depends on the platform
         DiskStore(blocker / "cache").prepare()
+
+
+def test_an_entry_cut_short_after_its_size_was_read_is_damage(store, monkeypatch):
+    """The read fills a buffer of the size fstat gave: a file cut meanwhile gives fewer bytes."""
+    store.write(key_for(1), entry_for(1), source="a.wav")
+    path = store.path_for(key_for(1))
+    real_fstat = os.fstat
+
+    def fstat_then_cut(fd):
+        st = real_fstat(fd)
+        os.truncate(path, st.st_size // 2)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat_then_cut)
+    assert store.read(key_for(1)) is None
+    monkeypatch.undo()
+    assert not path.exists()  # removed as damaged
+    store.write(key_for(1), entry_for(1), source="a.wav")
+    assert store.read(key_for(1)) is not None
+
+
+def test_a_new_processs_first_remembered_hash_evicts_only_from_a_folder_over_budget(tmp_path):
+    """noted() with no tally yet: the folder's size decides, as an eviction pass would."""
+    writer = DiskStore(tmp_path / "cache")
+    writer.prepare()
+    for n in range(3):
+        writer.write(key_for(n), entry_for(n), source="")
+        set_last_use(writer.path_for(key_for(n)), 1000 + n)
+    (writer.hashes_dir / "remembered.json").write_bytes(b"x" * 100)
+    total = sum(f.size for f in writer.files()) + 100
+
+    within = DiskStore(tmp_path / "cache", max_bytes=total)
+    within.noted(100)
+    assert [f.path for f in within.files()] == [writer.path_for(key_for(n)) for n in range(3)]
+
+    over = DiskStore(tmp_path / "cache", max_bytes=total - 1)
+    over.noted(100)
+    assert [f.path for f in over.files()] == [writer.path_for(key_for(n)) for n in (1, 2)]
+    assert (writer.hashes_dir / "remembered.json").exists()  # hashes keep their share
