@@ -13,6 +13,12 @@ another whole, valid entry for the same key, which is harmless. Every read is
 verified exactly like disk (checksum and key): a damaged or misplaced object is
 never served, and it is deleted only when the tier may write.
 
+A read asks for at most :attr:`TierSettings.max_value_bytes` and one byte
+more (a ranged GET for S3: still one request), so an object someone made huge
+costs a worker that much memory at most. It is damage like any other: a miss,
+deleted when the tier may write; the next preparation's create then succeeds.
+Entries over the limit are not written.
+
 With read-only credentials reads work, and the first refused write is logged
 once as a warning; the tier then stops writing. A refused read is a miss (S3
 refuses, rather than denies the existence of, a missing object to keys that
@@ -223,7 +229,7 @@ class ObjectStoreTier(SharedTier):
 
     def _fetch(self, digest: str) -> bytes | None:
         try:
-            data = self._call("cat_file", self._path(digest))
+            data = self._read_bounded(self._call, digest)
         except FileNotFoundError:
             self.health.succeeded()
             return None
@@ -242,11 +248,26 @@ class ObjectStoreTier(SharedTier):
             self._failed(exc)
             return None
         self.health.succeeded()
-        return bytes(data)
+        return data
+
+    def _read_bounded(self, call: Callable[..., Any], digest: str) -> bytes:
+        """The first ``max_value_bytes + 1`` bytes of the object, in one ranged read.
+
+        Never the whole of an object someone made huge, and never a HEAD first
+        to learn its size (s3fs asks none for a range from 0 to a set end).
+        """
+        most = self.settings.max_value_bytes + 1
+        try:
+            return bytes(call("cat_file", self._path(digest), start=0, end=most))
+        except OSError as exc:
+            # S3 answers a range of an empty object with 416: it exists, and holds nothing.
+            if _error_code(exc) == "InvalidRange":
+                return b""
+            raise
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Create the object for ``key`` unless it exists; never raises."""
-        if self.read_only or not self.health.available():
+        if self.read_only or not self.health.available() or not self.fits(key, data):
             return
         try:
             self._create(self._path(key.digest), data)
@@ -332,9 +353,13 @@ class ObjectStoreTier(SharedTier):
                 )
 
     def read(self, digest: str) -> bytes | None:
-        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent.
+
+        At most ``max_value_bytes + 1`` of them: a longer object reads as its
+        start, which every check calls damage.
+        """
         try:
-            return bytes(self._call_patiently("cat_file", self._path(digest)))
+            return self._read_bounded(self._call_patiently, digest)
         except FileNotFoundError:
             return None
 
@@ -476,11 +501,14 @@ def _store_errors(scheme: str) -> tuple[type[BaseException], ...]:
 
 def _lost_race(exc: BaseException) -> bool:
     """Whether a failed create means another writer created the object first."""
-    if isinstance(exc, FileExistsError):
-        return True
+    return isinstance(exc, FileExistsError) or _error_code(exc) in _LOST_RACE_CODES
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an error s3fs raised ("InvalidRange"...), if any."""
     response = getattr(exc.__cause__, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code in _LOST_RACE_CODES
+    return code if isinstance(code, str) else None
 
 
 def _modified(info: Mapping[str, Any]) -> float | None:

@@ -163,6 +163,88 @@ def test_a_read_only_tier_never_writes(url):
     assert stored(reader, KEY) is None
 
 
+# -- bounded reads: an object someone made huge ---------------------------------------
+
+# Room for one test entry (about 2.4 KB), far less than the objects made too large.
+LIMIT = 4096
+
+
+def limited(**kwargs):
+    return TierSettings(max_value_bytes=LIMIT, **kwargs)
+
+
+def oversized():
+    """A whole entry padded far past the limit, as a hostile writer might leave it."""
+    return encoded() + b"\0" * (20 * LIMIT)
+
+
+def spy_on_reads(tier, monkeypatch):
+    """The length of every ``cat_file`` answer the tier's filesystem gives."""
+    fs = tier._filesystem()
+    real = fs.cat_file
+    lengths = []
+
+    def cat_file(*args, **kwargs):
+        data = real(*args, **kwargs)
+        lengths.append(len(data))
+        return data
+
+    monkeypatch.setattr(fs, "cat_file", cat_file)
+    return lengths
+
+
+def test_an_object_over_the_size_limit_is_read_no_further_and_removed_as_damage(
+    url, caplog, monkeypatch
+):
+    tier = open_object_store(url, limited())
+    store_raw(tier, KEY, oversized())
+    lengths = spy_on_reads(tier, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        assert tier.get(KEY) is None
+    assert lengths == [LIMIT + 1]
+    assert "over max_value_bytes (4096 bytes)" in caplog.text
+    assert stored(tier, KEY) is None
+    # Damage, not an outage: no error, no back-off, and the good entry takes its place.
+    assert (tier.stats().errors, tier.available()) == (0, True)
+    tier.put(KEY, encoded())
+    assert tier.get(KEY)[1] == encoded()
+
+
+def test_a_read_only_tier_leaves_an_oversized_object_and_reads_no_further_each_time(
+    url, monkeypatch
+):
+    store_raw(open_object_store(url), KEY, oversized())
+    reader = open_object_store(url, limited(), read_only=True)
+    lengths = spy_on_reads(reader, monkeypatch)
+    assert reader.get(KEY) is None
+    assert reader.get(KEY) is None
+    assert lengths == [LIMIT + 1, LIMIT + 1]
+    assert stored(reader, KEY) == oversized()
+    assert reader.stats().errors == 0
+
+
+def test_an_entry_over_the_size_limit_is_not_written(url):
+    tier = open_object_store(url, TierSettings(max_value_bytes=len(encoded()) - 1))
+    tier.put(KEY, encoded())
+    assert stored(tier, KEY) is None
+    assert tier.stats().errors == 0
+
+
+def test_housekeeping_reads_an_oversized_object_no_further_and_deletes_it(url, monkeypatch):
+    tier = open_object_store(url, limited())
+    store_raw(tier, KEY, oversized())
+    lengths = spy_on_reads(tier, monkeypatch)
+    start = tier.read(KEY.digest)
+    assert start == oversized()[: LIMIT + 1]
+    assert lengths == [LIMIT + 1]
+    assert tier.delete(KEY.digest, start)
+    assert stored(tier, KEY) is None
+    # What a read that stopped early stands for is never a good entry written since.
+    tier.put(KEY, encoded())
+    assert not tier.delete(KEY.digest, start)
+    assert stored(tier, KEY) == encoded()
+
+
 # -- refused writes and failing stores (a test double of the store) ---------------
 
 
