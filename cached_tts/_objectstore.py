@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cached_tts._atomic import TEMP_PREFIX
+from cached_tts._deadline import DeadlineRunner
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys import EntryKey
 from cached_tts._remote import redacted
@@ -211,6 +212,8 @@ class ObjectStoreTier(SharedTier):
         self._fs: AbstractFileSystem | None = None
         self._pid = 0
         self._warned: set[str] = set()
+        # file:// calls run in threads of their own, which a hung mount may keep.
+        self._runner = DeadlineRunner()
         self.read_only = read_only
         self.store_errors = _store_errors(scheme)
 
@@ -424,13 +427,25 @@ class ObjectStoreTier(SharedTier):
     def _call_within(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
         fs = self._filesystem()
         if not fs.async_impl:
-            return getattr(fs, method)(*args, **kwargs)
+            return self._in_time(timeout, getattr(fs, method), *args, **kwargs)
         return _run_async(fs, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
+
+    def _in_time(
+        self, timeout: float | None, function: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """``function(...)``, given up on after ``timeout`` when it touches a folder.
+
+        A folder may sit on a network mount (NFS, SMB) whose server hangs, and
+        a read there blocks with no timeout of its own. memory:// does no I/O.
+        """
+        if timeout is None or self._scheme != "file":
+            return function(*args, **kwargs)
+        return self._runner.run(timeout, function, *args, **kwargs)
 
     def _create(self, path: str, data: bytes) -> None:
         """Write ``path`` once; ``FileExistsError`` if it exists."""
         if self._scheme == "file":
-            _link_new_file(path, data)
+            self._in_time(self.settings.call_timeout, _link_new_file, path, data)
         elif self._scheme == "memory":
             with _MEMORY_LOCK:
                 if self._call("exists", path):

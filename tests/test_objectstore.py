@@ -6,6 +6,7 @@ import functools
 import logging
 import stat
 import sys
+import threading
 import uuid
 
 import fsspec
@@ -243,6 +244,63 @@ def test_housekeeping_reads_an_oversized_object_no_further_and_deletes_it(url, m
     tier.put(KEY, encoded())
     assert not tier.delete(KEY.digest, start)
     assert stored(tier, KEY) == encoded()
+
+
+# -- a folder on a hung mount -------------------------------------------------------
+
+
+def hung_mount(tmp_path):
+    """A file:// tier with short deadlines and a long back-off, and an event that ends the hang."""
+    url = f"file://{tmp_path}/bucket/prod"
+    open_object_store(url).put(KEY, encoded())
+    settings = TierSettings(connect_timeout=0.05, read_timeout=0.1, backoff=Backoff(initial=60.0))
+    return open_object_store(url, settings), threading.Event()
+
+
+def returns_while_hung(call):
+    """Run ``call`` in a thread; whether it returned (a hang is given 30 s to show)."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    return results
+
+
+def test_a_read_from_a_hung_mount_costs_a_lookup_its_deadline_then_a_back_off(
+    tmp_path, monkeypatch, caplog
+):
+    tier, mount_answers = hung_mount(tmp_path)
+    fs = tier._filesystem()
+    real = fs.cat_file
+
+    def hung_read(*args, **kwargs):  # an NFS read whose server is gone
+        mount_answers.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fs, "cat_file", hung_read)
+    try:
+        with caplog.at_level(logging.WARNING, logger="cached_tts"):
+            assert returns_while_hung(lambda: tier.get(KEY)) == [None]
+        assert not mount_answers.is_set()  # it returned while the read still hangs
+        assert (tier.stats().errors, tier.available()) == (1, False)
+        assert "no answer within" in caplog.text
+    finally:
+        mount_answers.set()
+
+
+def test_a_write_to_a_hung_mount_costs_a_put_its_deadline_then_a_back_off(tmp_path, monkeypatch):
+    tier, mount_answers = hung_mount(tmp_path)
+
+    def hung_write(*_args):
+        mount_answers.wait()
+
+    monkeypatch.setattr("cached_tts._objectstore._link_new_file", hung_write)
+    try:
+        assert returns_while_hung(lambda: tier.put(OTHER_KEY, encoded(key=OTHER_KEY))) == [None]
+        assert not mount_answers.is_set()
+        assert (tier.stats().errors, tier.available()) == (1, False)
+    finally:
+        mount_answers.set()
 
 
 # -- refused writes and failing stores (a test double of the store) ---------------
