@@ -148,7 +148,7 @@ def redacted(url: str) -> str:
 class RemoteSettings(TierSettings):
     """How a cache uses its Redis server.
 
-    The timeouts and back-off are every shared tier's
+    The timeouts, back-off and ``max_value_bytes`` are every shared tier's
     (:class:`~cached_tts._tiers.TierSettings`); the rest is Redis's own.
 
     >>> RemoteSettings().read_timeout, RemoteSettings(ttl=86400).ttl

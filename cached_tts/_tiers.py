@@ -20,6 +20,8 @@ The verbs come in two groups.
 
 Entries are the very bytes of a disk entry, verified on every read exactly
 like disk (checksum and key): a damaged or misplaced entry is never served.
+No read takes more than :attr:`TierSettings.max_value_bytes` and one byte: a
+value someone made larger is damage too, and never loaded whole.
 """
 
 from __future__ import annotations
