@@ -252,7 +252,6 @@ def test_housekeeping_reads_an_oversized_object_no_further_and_deletes_it(url, m
 def hung_mount(tmp_path):
     """A file:// tier with short deadlines and a long back-off, and an event that ends the hang."""
     url = f"file://{tmp_path}/bucket/prod"
-    open_object_store(url).put(KEY, encoded())
     settings = TierSettings(connect_timeout=0.05, read_timeout=0.1, backoff=Backoff(initial=60.0))
     return open_object_store(url, settings), threading.Event()
 
