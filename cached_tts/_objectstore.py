@@ -13,6 +13,12 @@ another whole, valid entry for the same key, which is harmless. Every read is
 verified exactly like disk (checksum and key): a damaged or misplaced object is
 never served, and it is deleted only when the tier may write.
 
+A read asks for at most :attr:`TierSettings.max_value_bytes` and one byte
+more (a ranged GET for S3: still one request), so an object someone made huge
+costs a worker that much memory at most. It is damage like any other: a miss,
+deleted when the tier may write; the next preparation's create then succeeds.
+Entries over the limit are not written.
+
 With read-only credentials reads work, and the first refused write is logged
 once as a warning; the tier then stops writing. A refused read is a miss (S3
 refuses, rather than denies the existence of, a missing object to keys that
@@ -39,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cached_tts._atomic import TEMP_PREFIX
+from cached_tts._deadline import DeadlineRunner
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys import EntryKey
 from cached_tts._remote import redacted
@@ -205,6 +212,8 @@ class ObjectStoreTier(SharedTier):
         self._fs: AbstractFileSystem | None = None
         self._pid = 0
         self._warned: set[str] = set()
+        # file:// calls run in threads of their own, which a hung mount may keep.
+        self._runner = DeadlineRunner()
         self.read_only = read_only
         self.store_errors = _store_errors(scheme)
 
@@ -223,7 +232,7 @@ class ObjectStoreTier(SharedTier):
 
     def _fetch(self, digest: str) -> bytes | None:
         try:
-            data = self._call("cat_file", self._path(digest))
+            data = self._read_bounded(self._call, digest)
         except FileNotFoundError:
             self.health.succeeded()
             return None
@@ -242,11 +251,26 @@ class ObjectStoreTier(SharedTier):
             self._failed(exc)
             return None
         self.health.succeeded()
-        return bytes(data)
+        return data
+
+    def _read_bounded(self, call: Callable[..., Any], digest: str) -> bytes:
+        """The first ``max_value_bytes + 1`` bytes of the object, in one ranged read.
+
+        Never the whole of an object someone made huge, and never a HEAD first
+        to learn its size (s3fs asks none for a range from 0 to a set end).
+        """
+        most = self.settings.max_value_bytes + 1
+        try:
+            return bytes(call("cat_file", self._path(digest), start=0, end=most))
+        except OSError as exc:
+            # S3 answers a range of an empty object with 416: it exists, and holds nothing.
+            if _error_code(exc) == "InvalidRange":
+                return b""
+            raise
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Create the object for ``key`` unless it exists; never raises."""
-        if self.read_only or not self.health.available():
+        if self.read_only or not self.health.available() or not self.fits(key, data):
             return
         try:
             self._create(self._path(key.digest), data)
@@ -332,9 +356,13 @@ class ObjectStoreTier(SharedTier):
                 )
 
     def read(self, digest: str) -> bytes | None:
-        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent.
+
+        At most ``max_value_bytes + 1`` of them: a longer object reads as its
+        start, which every check calls damage.
+        """
         try:
-            return bytes(self._call_patiently("cat_file", self._path(digest)))
+            return self._read_bounded(self._call_patiently, digest)
         except FileNotFoundError:
             return None
 
@@ -399,13 +427,25 @@ class ObjectStoreTier(SharedTier):
     def _call_within(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
         fs = self._filesystem()
         if not fs.async_impl:
-            return getattr(fs, method)(*args, **kwargs)
+            return self._in_time(timeout, getattr(fs, method), *args, **kwargs)
         return _run_async(fs, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
+
+    def _in_time(
+        self, timeout: float | None, function: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """``function(...)``, given up on after ``timeout`` when it touches a folder.
+
+        A folder may sit on a network mount (NFS, SMB) whose server hangs, and
+        a read there blocks with no timeout of its own. memory:// does no I/O.
+        """
+        if timeout is None or self._scheme != "file":
+            return function(*args, **kwargs)
+        return self._runner.run(timeout, function, *args, **kwargs)
 
     def _create(self, path: str, data: bytes) -> None:
         """Write ``path`` once; ``FileExistsError`` if it exists."""
         if self._scheme == "file":
-            _link_new_file(path, data)
+            self._in_time(self.settings.call_timeout, _link_new_file, path, data)
         elif self._scheme == "memory":
             with _MEMORY_LOCK:
                 if self._call("exists", path):
@@ -476,11 +516,14 @@ def _store_errors(scheme: str) -> tuple[type[BaseException], ...]:
 
 def _lost_race(exc: BaseException) -> bool:
     """Whether a failed create means another writer created the object first."""
-    if isinstance(exc, FileExistsError):
-        return True
+    return isinstance(exc, FileExistsError) or _error_code(exc) in _LOST_RACE_CODES
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an error s3fs raised ("InvalidRange"...), if any."""
     response = getattr(exc.__cause__, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code in _LOST_RACE_CODES
+    return code if isinstance(code, str) else None
 
 
 def _modified(info: Mapping[str, Any]) -> float | None:

@@ -13,6 +13,9 @@ failure (only by its owner), and expires on its own if the worker dies.
 
 A key of another type (a list, a hash...) under an entry's name is damage too,
 not an outage: it is deleted while it still is one, and the good entry written.
+So is a value over ``max_value_bytes``: a read takes at most one byte more
+(``GETRANGE`` in a script, one round trip), never the whole of a value
+someone made huge.
 
 Redis is an optimisation, never a dependency of a result: any error or timeout
 is logged once, counted, and followed by a back-off during which the tier is
@@ -62,18 +65,40 @@ return 0
 """
 
 # Deletes an entry's key only while it holds damage: something other than a
-# string (a list, a hash...), or the very bytes a reader found damaged; never a
-# good entry written since. TYPE answers a status reply, which Lua sees as a
-# table with "ok".
+# string (a list, a hash...), a string over the size limit (ARGV[2]), or the
+# very bytes a reader found damaged (ARGV[1]); never a good entry written
+# since. TYPE answers a status reply, which Lua sees as a table with "ok".
 _DELETE_DAMAGE = """
 local kind = redis.call("type", KEYS[1]).ok
 if kind == "none" then
     return 0
 end
-if kind ~= "string" or redis.call("get", KEYS[1]) == ARGV[1] then
+if kind ~= "string"
+    or redis.call("strlen", KEYS[1]) > tonumber(ARGV[2])
+    or redis.call("get", KEYS[1]) == ARGV[1] then
     return redis.call("del", KEYS[1])
 end
 return 0
+"""
+
+# Reads an entry's value, at most ARGV[1] bytes of it (the size limit and one
+# byte more, which marks a value over the limit), in one round trip: a GET of
+# a value someone made huge would load all of it into the reader. Refreshes
+# the TTL (ARGV[2] seconds, if not empty) of a value within the limit, as
+# GETEX would. Answers nil for no key, and -1 for a key of another type.
+_READ_BOUNDED = """
+local kind = redis.call("type", KEYS[1]).ok
+if kind == "none" then
+    return false
+end
+if kind ~= "string" then
+    return -1
+end
+local most = tonumber(ARGV[1])
+if ARGV[2] ~= "" and redis.call("strlen", KEYS[1]) < most then
+    redis.call("expire", KEYS[1], ARGV[2])
+end
+return redis.call("getrange", KEYS[1], 0, most - 1)
 """
 
 # What a read of a key holding a list, hash... gives instead of its value.
@@ -123,7 +148,7 @@ def redacted(url: str) -> str:
 class RemoteSettings(TierSettings):
     """How a cache uses its Redis server.
 
-    The timeouts and back-off are every shared tier's
+    The timeouts, back-off and ``max_value_bytes`` are every shared tier's
     (:class:`~cached_tts._tiers.TierSettings`); the rest is Redis's own.
 
     >>> RemoteSettings().read_timeout, RemoteSettings(ttl=86400).ttl
@@ -134,8 +159,6 @@ class RemoteSettings(TierSettings):
     prefix: str = "cached-tts:"
     #: Entries expire this long after their last use; ``None`` keeps them.
     ttl: int | None = None
-    #: Larger entries are not stored in Redis (they still are on disk).
-    max_value_bytes: int = 8 * 1024 * 1024
 
 
 def is_redis_url(url: str) -> bool:
@@ -208,9 +231,9 @@ class RemoteTier(SharedTier):
         self._client = client
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
         self._delete_damage = client.register_script(_DELETE_DAMAGE)
+        self._read_bounded = client.register_script(_READ_BOUNDED)
         self._failures: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
         self.store_errors = self._failures
-        self._response_error = redis_module.ResponseError
 
     def __repr__(self) -> str:
         return f"<RemoteTier {self.name} prefix={self.settings.prefix!r}>"
@@ -233,41 +256,40 @@ class RemoteTier(SharedTier):
 
     def _fetch(self, digest: str) -> bytes | None:
         name = self.location(digest)
-        data = self._call(lambda c: self._read(c, name))
+        data = self._call(lambda c: self._read(c, name, ttl=self.settings.ttl))
         if data is _WRONG_TYPE:
             # Damage, not an outage: Redis answered. Drop it so the good entry replaces it.
             logger.warning(
                 "Removing remote entry %s: it is not a string value; it will be recomputed", name
             )
-            self._call(lambda c: self._delete_damage(keys=[name], args=[b""], client=c))
+            self._call(lambda c: self._remove_damage(c, name, b""))
             return None
         return data if isinstance(data, bytes) else None
 
     def _discard(self, digest: str, data: bytes, damage: str) -> None:
         name = self.location(digest)
         logger.warning("Removing damaged remote entry %s (%s); it will be recomputed", name, damage)
-        self._call(lambda c: self._delete_damage(keys=[name], args=[data], client=c))
+        self._call(lambda c: self._remove_damage(c, name, data))
 
-    def _read(self, client: redis.Redis, name: str) -> object:
-        """The value under ``name`` (refreshing its TTL), or ``_WRONG_TYPE`` if it is no string."""
-        ttl = self.settings.ttl
-        try:
-            return client.getex(name, ex=ttl) if ttl is not None else client.get(name)
-        except self._response_error as exc:
-            if _is_wrong_type(exc):
-                return _WRONG_TYPE
-            raise
+    def _read(self, client: redis.Redis, name: str, *, ttl: int | None) -> object:
+        """The value under ``name``, at most ``max_value_bytes + 1`` bytes of it.
+
+        ``None`` if there is none, ``_WRONG_TYPE`` if it is no string. A TTL
+        given is refreshed (on a value within the limit).
+        """
+        most = self.settings.max_value_bytes + 1
+        args: list[int | str] = [most, "" if ttl is None else ttl]
+        data = self._read_bounded(keys=[name], args=args, client=client)
+        return _WRONG_TYPE if data == -1 else data
+
+    def _remove_damage(self, client: redis.Redis, name: str, data: bytes) -> bool:
+        """Delete ``name`` while it holds ``data``, another type, or a value over the limit."""
+        args: list[bytes | int] = [data, self.settings.max_value_bytes]
+        return bool(self._delete_damage(keys=[name], args=args, client=client))
 
     def put(self, key: EntryKey, data: bytes) -> None:
         """Store an encoded entry for the fleet, unless it is too large or Redis is down."""
-        if not self.available():
-            return
-        if len(data) > self.settings.max_value_bytes:
-            logger.debug(
-                "Not storing %s in Redis: %d bytes is over max_value_bytes",
-                key.digest[:12],
-                len(data),
-            )
+        if not self.available() or not self.fits(key, data):
             return
         name, ttl = self.location(key.digest), self.settings.ttl
         self._call(lambda c: c.set(name, data, ex=ttl))
@@ -346,24 +368,23 @@ class RemoteTier(SharedTier):
     def read(self, digest: str) -> bytes | None:
         """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent.
 
-        A value of another type (a list, a hash...) reads as ``b""``: no entry,
-        which every check calls damage, and which :meth:`delete` removes.
+        At most ``max_value_bytes + 1`` bytes: a longer value reads as its
+        start, which every check calls damage. A value of another type (a
+        list, a hash...) reads as ``b""``: no entry, damage too. :meth:`delete`
+        removes both.
         """
-        try:
-            data = self._client.get(self.location(digest))
-        except self._response_error as exc:
-            if _is_wrong_type(exc):
-                return b""
-            raise
+        data = self._read(self._client, self.location(digest), ttl=None)
+        if data is _WRONG_TYPE:
+            return b""
         return data if isinstance(data, bytes) else None
 
     def delete(self, digest: str, data: bytes) -> bool:
         """Delete the entry named ``digest`` if it still holds ``data``; whether it did.
 
-        A value of another type is damage whatever ``data`` is, and is deleted too.
+        A value of another type, or one over ``max_value_bytes``, is damage
+        whatever ``data`` is, and is deleted too.
         """
-        name = self.location(digest)
-        return bool(self._delete_damage(keys=[name], args=[data], client=self._client))
+        return self._remove_damage(self._client, self.location(digest), data)
 
     def delete_all(self) -> int:
         """Delete every entry under this prefix (leases are left to expire); how many."""

@@ -20,6 +20,8 @@ The verbs come in two groups.
 
 Entries are the very bytes of a disk entry, verified on every read exactly
 like disk (checksum and key): a damaged or misplaced entry is never served.
+No read takes more than :attr:`TierSettings.max_value_bytes` and one byte: a
+value someone made larger is damage too, and never loaded whole.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "StoredObject",
     "TierSettings",
     "TierStats",
+    "size_problem",
 ]
 
 logger = logging.getLogger("cached_tts")
@@ -56,6 +59,26 @@ _SHARED_BACKOFF: Final = Backoff(initial=5.0, maximum=60.0, failures=1)
 
 #: A verified entry and the very bytes it was read from.
 Found: TypeAlias = tuple[Entry, bytes]
+
+# One entry is about 165 KB (a 10 s clip): 8 MiB leaves room for long clips
+# and bounds what a hostile or broken store can make a worker read.
+_MAX_VALUE_BYTES: Final = 8 * 1024 * 1024
+
+
+def size_problem(data: bytes | bytearray, limit: int) -> str | None:
+    """Why ``data`` read from a shared tier is too large to be an entry; ``None`` if it is not.
+
+    Reads stop after ``limit + 1`` bytes, so ``data`` longer than ``limit``
+    stands for a stored value of any larger size.
+
+    >>> size_problem(b"x" * 8, limit=8) is None
+    True
+    >>> size_problem(b"x" * 9, limit=8)
+    'it is over max_value_bytes (8 bytes), larger than any entry this cache writes'
+    """
+    if len(data) <= limit:
+        return None
+    return f"it is over max_value_bytes ({limit} bytes), larger than any entry this cache writes"
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,8 @@ class TierSettings:
     (0.5, 1.0, 1.5)
     >>> TierSettings(backoff=Backoff(initial=1.0)).backoff.maximum
     60.0
+    >>> TierSettings().max_value_bytes // 1024**2  # MiB
+    8
     """
 
     #: Connecting to the store, and each wait for its answer.
@@ -86,6 +111,10 @@ class TierSettings:
     lease_seconds: float = 120.0
     #: How often a waiting worker looks for the value another one prepares.
     poll_interval: float = 0.1
+    #: The largest value a tier stores or reads. A read stops after one byte
+    #: more, so a larger object (a hostile or broken writer's) costs a worker
+    #: at most this much memory; it is damage, never served.
+    max_value_bytes: int = _MAX_VALUE_BYTES
 
     @property
     def call_timeout(self) -> float:
@@ -136,6 +165,10 @@ class SharedTier(abc.ABC):
         data = self._fetch(key.digest)
         if data is None:
             return None
+        too_large = size_problem(data, self.settings.max_value_bytes)
+        if too_large is not None:
+            self._discard(key.digest, data, too_large)
+            return None
         try:
             entry, _info = decode(data, key)
         except DamagedEntryError as exc:
@@ -147,7 +180,23 @@ class SharedTier(abc.ABC):
 
     @abc.abstractmethod
     def put(self, key: EntryKey, data: bytes) -> None:
-        """Store the encoded entry for ``key``; a lost race, a refusal or an outage is quiet."""
+        """Store the encoded entry for ``key``; a lost race, a refusal or an outage is quiet.
+
+        Entries over ``max_value_bytes`` are not stored (:meth:`fits` says so):
+        no reader would take them.
+        """
+
+    def fits(self, key: EntryKey, data: bytes) -> bool:
+        """Whether ``data`` is small enough to store; says so at debug level if not."""
+        if len(data) <= self.settings.max_value_bytes:
+            return True
+        logger.debug(
+            "Not storing %s in %s: %d bytes is over max_value_bytes",
+            key.digest[:12],
+            self.label,
+            len(data),
+        )
+        return False
 
     @contextlib.contextmanager
     def lease(self, key: EntryKey) -> Iterator[Found | None]:  # noqa: ARG002 -- the verb's signature
@@ -194,7 +243,11 @@ class SharedTier(abc.ABC):
 
     @abc.abstractmethod
     def _fetch(self, digest: str) -> bytes | None:
-        """The stored bytes under ``digest``; ``None`` if absent or on failure (never raises)."""
+        """The stored bytes under ``digest``; ``None`` if absent or on failure (never raises).
+
+        At most ``max_value_bytes + 1`` of them, read without downloading more:
+        a longer value is damage, and the extra byte says it is one.
+        """
 
     @abc.abstractmethod
     def _discard(self, digest: str, data: bytes, damage: str) -> None:
@@ -212,13 +265,18 @@ class SharedTier(abc.ABC):
 
     @abc.abstractmethod
     def read(self, digest: str) -> bytes | None:
-        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent."""
+        """The stored bytes of the entry named ``digest``, unverified; ``None`` if absent.
+
+        At most ``max_value_bytes + 1`` of them, as :meth:`_fetch` reads.
+        """
 
     @abc.abstractmethod
     def delete(self, digest: str, data: bytes) -> bool:
         """Delete the entry named ``digest`` if it still holds ``data``; whether it did.
 
         Stores that cannot compare and delete in one step check first, then delete.
+        ``data`` over ``max_value_bytes`` (a read that stopped early) stands for
+        any value over the limit: never an entry, so never a good one.
         """
 
     @abc.abstractmethod

@@ -18,13 +18,15 @@ from test_cli_remote import (
     folder,
     key,
     run,
+    spy_on_reads,
     voices,
 )
 from test_objectstore_s3 import object_of, put_raw
 
 from cached_tts._format import encode
-from cached_tts._objectstore import open_object_store
+from cached_tts._objectstore import ObjectStoreTier, open_object_store
 from cached_tts._store import DiskStore
+from cached_tts._tiers import TierSettings
 
 # fixtures shared with test_cli_remote
 __all__ = ["_no_remote_from_the_environment", "fake_model", "folder", "voices"]
@@ -69,6 +71,33 @@ def test_verify_fix_removes_a_damaged_object(folder, bucket, s3_env, capsys):
     assert code == 0
     assert object_of(s3_env, bucket, key("c")) is None
     assert object_of(s3_env, bucket, key("a")) is not None
+
+
+def test_an_object_over_the_size_limit_is_read_no_further_listed_damaged_and_fix_deletes_it(
+    folder, bucket, s3_env, capsys, monkeypatch
+):
+    # The default limit, as lookups have it: 8 MiB, and an object of 8 MiB and 64 KiB.
+    limit = TierSettings().max_value_bytes
+    put_raw(s3_env, bucket, key("c"), b"\0" * (limit + 65536))
+    lengths = spy_on_reads(ObjectStoreTier, monkeypatch)
+    name = f"{bucket}/{key('c').digest}.safetensors"
+
+    code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", bucket)
+    assert code == 0
+    row = {row["hash"]: row for row in json.loads(out)}[key("c").digest]
+    assert "over max_value_bytes" in row["damaged"]
+    assert row["size"] == limit + 65536  # the listing's size, not what was read
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", bucket)
+    assert code == 1
+    assert f"damaged {name} in {bucket}: it is over max_value_bytes" in out
+
+    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", bucket)
+    assert code == 0
+    assert f"removed {name} from {bucket}" in out
+    assert object_of(s3_env, bucket, key("c")) is None
+    assert object_of(s3_env, bucket, key("a")) is not None
+    assert lengths
+    assert max(lengths) == limit + 1
 
 
 def test_prune_removes_old_objects_only_when_the_bucket_is_named(

@@ -20,6 +20,7 @@ from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._entry import Entry
 from cached_tts._format import encode
+from cached_tts._remote import RemoteSettings, RemoteTier
 from cached_tts._store import DiskStore
 from cached_tts.testing import write_voice_clip
 
@@ -244,6 +245,45 @@ def test_a_value_of_the_wrong_type_is_listed_as_damaged_and_fix_deletes_it(
     assert code == 0
     assert f"removed {name_of('c')} from Redis" in out
     assert sorted(entry_names(redis_url)) == sorted(name_of(n).encode() for n in "ab")
+
+
+def spy_on_reads(tier_class, monkeypatch):
+    """The length of every value a tier of ``tier_class`` reads for a command."""
+    real = tier_class.read
+    lengths = []
+
+    def read(self, digest):
+        data = real(self, digest)
+        lengths.append(len(data or b""))
+        return data
+
+    monkeypatch.setattr(tier_class, "read", read)
+    return lengths
+
+
+def test_a_value_over_the_size_limit_is_read_no_further_listed_damaged_and_fix_deletes_it(
+    folder, fleet, redis_url, capsys, monkeypatch
+):
+    # The default limit, as lookups have it: 8 MiB, and a value of 8 MiB and 64 KiB.
+    limit = RemoteSettings().max_value_bytes
+    fleet.set(name_of("c"), b"\0" * (limit + 65536))
+    lengths = spy_on_reads(RemoteTier, monkeypatch)
+
+    code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    row = {row["hash"]: row for row in json.loads(out)}[key("c").digest]
+    assert "over max_value_bytes" in row["damaged"]
+    assert row["size"] == limit + 65536  # the listing's size, not what was read
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 1
+    assert f"damaged {name_of('c')} in Redis: it is over max_value_bytes" in out
+
+    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", redis_url)
+    assert code == 0
+    assert f"removed {name_of('c')} from Redis" in out
+    assert sorted(entry_names(redis_url)) == sorted(name_of(n).encode() for n in "ab")
+    assert lengths
+    assert max(lengths) == limit + 1
 
 
 @pytest.mark.usefixtures("env_remote")

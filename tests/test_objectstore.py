@@ -6,6 +6,7 @@ import functools
 import logging
 import stat
 import sys
+import threading
 import uuid
 
 import fsspec
@@ -161,6 +162,144 @@ def test_a_read_only_tier_never_writes(url):
     reader = open_object_store(url, read_only=True)
     reader.put(KEY, encoded())
     assert stored(reader, KEY) is None
+
+
+# -- bounded reads: an object someone made huge ---------------------------------------
+
+# Room for one test entry (about 2.4 KB), far less than the objects made too large.
+LIMIT = 4096
+
+
+def limited(**kwargs):
+    return TierSettings(max_value_bytes=LIMIT, **kwargs)
+
+
+def oversized():
+    """A whole entry padded far past the limit, as a hostile writer might leave it."""
+    return encoded() + b"\0" * (20 * LIMIT)
+
+
+def spy_on_reads(tier, monkeypatch):
+    """The length of every ``cat_file`` answer the tier's filesystem gives."""
+    fs = tier._filesystem()
+    real = fs.cat_file
+    lengths = []
+
+    def cat_file(*args, **kwargs):
+        data = real(*args, **kwargs)
+        lengths.append(len(data))
+        return data
+
+    monkeypatch.setattr(fs, "cat_file", cat_file)
+    return lengths
+
+
+def test_an_object_over_the_size_limit_is_read_no_further_and_removed_as_damage(
+    url, caplog, monkeypatch
+):
+    tier = open_object_store(url, limited())
+    store_raw(tier, KEY, oversized())
+    lengths = spy_on_reads(tier, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        assert tier.get(KEY) is None
+    assert lengths == [LIMIT + 1]
+    assert "over max_value_bytes (4096 bytes)" in caplog.text
+    assert stored(tier, KEY) is None
+    # Damage, not an outage: no error, no back-off, and the good entry takes its place.
+    assert (tier.stats().errors, tier.available()) == (0, True)
+    tier.put(KEY, encoded())
+    assert tier.get(KEY)[1] == encoded()
+
+
+def test_a_read_only_tier_leaves_an_oversized_object_and_reads_no_further_each_time(
+    url, monkeypatch
+):
+    store_raw(open_object_store(url), KEY, oversized())
+    reader = open_object_store(url, limited(), read_only=True)
+    lengths = spy_on_reads(reader, monkeypatch)
+    assert reader.get(KEY) is None
+    assert reader.get(KEY) is None
+    assert lengths == [LIMIT + 1, LIMIT + 1]
+    assert stored(reader, KEY) == oversized()
+    assert reader.stats().errors == 0
+
+
+def test_an_entry_over_the_size_limit_is_not_written(url):
+    tier = open_object_store(url, TierSettings(max_value_bytes=len(encoded()) - 1))
+    tier.put(KEY, encoded())
+    assert stored(tier, KEY) is None
+    assert tier.stats().errors == 0
+
+
+def test_housekeeping_reads_an_oversized_object_no_further_and_deletes_it(url, monkeypatch):
+    tier = open_object_store(url, limited())
+    store_raw(tier, KEY, oversized())
+    lengths = spy_on_reads(tier, monkeypatch)
+    start = tier.read(KEY.digest)
+    assert start == oversized()[: LIMIT + 1]
+    assert lengths == [LIMIT + 1]
+    assert tier.delete(KEY.digest, start)
+    assert stored(tier, KEY) is None
+    # What a read that stopped early stands for is never a good entry written since.
+    tier.put(KEY, encoded())
+    assert not tier.delete(KEY.digest, start)
+    assert stored(tier, KEY) == encoded()
+
+
+# -- a folder on a hung mount -------------------------------------------------------
+
+
+def hung_mount(tmp_path):
+    """A file:// tier with short deadlines and a long back-off, and an event that ends the hang."""
+    url = f"file://{tmp_path}/bucket/prod"
+    settings = TierSettings(connect_timeout=0.05, read_timeout=0.1, backoff=Backoff(initial=60.0))
+    return open_object_store(url, settings), threading.Event()
+
+
+def returns_while_hung(call):
+    """Run ``call`` in a thread; whether it returned (a hang is given 30 s to show)."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    return results
+
+
+def test_a_read_from_a_hung_mount_costs_a_lookup_its_deadline_then_a_back_off(
+    tmp_path, monkeypatch, caplog
+):
+    tier, mount_answers = hung_mount(tmp_path)
+    fs = tier._filesystem()
+    real = fs.cat_file
+
+    def hung_read(*args, **kwargs):  # an NFS read whose server is gone
+        mount_answers.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fs, "cat_file", hung_read)
+    try:
+        with caplog.at_level(logging.WARNING, logger="cached_tts"):
+            assert returns_while_hung(lambda: tier.get(KEY)) == [None]
+        assert not mount_answers.is_set()  # it returned while the read still hangs
+        assert (tier.stats().errors, tier.available()) == (1, False)
+        assert "no answer within" in caplog.text
+    finally:
+        mount_answers.set()
+
+
+def test_a_write_to_a_hung_mount_costs_a_put_its_deadline_then_a_back_off(tmp_path, monkeypatch):
+    tier, mount_answers = hung_mount(tmp_path)
+
+    def hung_write(*_args):
+        mount_answers.wait()
+
+    monkeypatch.setattr("cached_tts._objectstore._link_new_file", hung_write)
+    try:
+        assert returns_while_hung(lambda: tier.put(OTHER_KEY, encoded(key=OTHER_KEY))) == [None]
+        assert not mount_answers.is_set()
+        assert (tier.stats().errors, tier.available()) == (1, False)
+    finally:
+        mount_answers.set()
 
 
 # -- refused writes and failing stores (a test double of the store) ---------------

@@ -12,7 +12,7 @@ import threading
 import pytest
 from redis_server import SilentServer
 from test_format import assert_same_entry
-from test_objectstore import KEY, OTHER_KEY, encoded
+from test_objectstore import KEY, LIMIT, OTHER_KEY, encoded, oversized
 
 from cached_tts._format import decode
 from cached_tts._health import Backoff
@@ -324,3 +324,49 @@ def test_a_lookup_is_one_request_hit_or_miss(s3_url, monkeypatch):
     assert tier.get(KEY) is not None
     assert tier.get(OTHER_KEY) is None
     assert requests == ["get_object", "get_object"]
+
+
+def test_an_oversized_object_costs_one_ranged_get_and_the_good_entry_replaces_it(
+    s3_url, s3_env, monkeypatch, caplog
+):
+    put_raw(s3_env, s3_url, KEY, oversized())
+    tier = open_object_store(
+        s3_url, TierSettings(connect_timeout=5.0, read_timeout=30.0, max_value_bytes=LIMIT)
+    )
+    fs = tier._filesystem()
+    requests, lengths = [], []
+    call_s3 = fs._call_s3
+
+    async def counted(method, *args, **kwargs):
+        requests.append((method, kwargs.get("Range")))
+        response = await call_s3(method, *args, **kwargs)
+        if method == "get_object":
+            lengths.append(response["ContentLength"])
+        return response
+
+    monkeypatch.setattr(fs, "_call_s3", counted)
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        assert tier.get(KEY) is None
+    # One request, no HEAD first, and the server sent no more than the limit and a byte.
+    assert requests[0] == ("get_object", f"bytes=0-{LIMIT}")
+    assert lengths == [LIMIT + 1]
+    assert "over max_value_bytes" in caplog.text
+    assert tier.stats().errors == 0
+    # Removed (the tier may write), so the conditional create of the good entry succeeds.
+    assert object_of(s3_env, s3_url, KEY) is None
+    tier.put(KEY, encoded())
+    assert object_of(s3_env, s3_url, KEY) == encoded()
+    assert tier.get(KEY)[1] == encoded()
+
+
+def test_an_empty_object_is_damage_not_an_outage(s3_url, s3_env, caplog):
+    """S3 answers a ranged read of an empty object with 416, not with its no bytes."""
+    put_raw(s3_env, s3_url, KEY, b"")
+    tier = patient(s3_url)
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        assert tier.get(KEY) is None
+    assert "Removing damaged entry" in caplog.text
+    assert (tier.stats().errors, tier.available()) == (0, True)
+    assert object_of(s3_env, s3_url, KEY) is None
+    put_raw(s3_env, s3_url, KEY, b"")
+    assert patient(s3_url).read(KEY.digest) == b""  # which verify calls damage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
@@ -14,7 +15,7 @@ from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entry import Entry
-from cached_tts._format import encode
+from cached_tts._format import decode, encode
 from cached_tts._health import Backoff
 from cached_tts._remote import open_remote
 from cached_tts._store import DiskStore
@@ -129,6 +130,47 @@ def test_a_value_over_the_size_limit_is_not_stored_in_redis(tmp_path, redis_url)
     assert cache.stats().disk_entries == 1
 
 
+def sent_by(client) -> int:
+    """Bytes the server has sent its clients so far (INFO's own answer included)."""
+    return int(client.info("stats")["total_net_output_bytes"])
+
+
+def test_a_value_over_the_size_limit_is_read_no_further_and_the_good_entry_replaces_it(
+    tmp_path, redis_url, caplog
+):
+    client = redis.Redis.from_url(redis_url)
+    good = encode(key(), entry(), source="alice.wav", created=0.0)
+    limit = len(good) + 1000
+    client.set(entry_name(key()), good + b"\0" * 2_000_000)  # a whole entry, padded
+    cache = machine(tmp_path, "a", redis_url, dataclasses.replace(FAST, max_value_bytes=limit))
+    prepare = preparer()
+    before = sent_by(client)
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        served = cache.get_or_prepare(key(), prepare, source="alice.wav")
+    # The lookup, the lease and the write took far less than the 2 MB value.
+    assert sent_by(client) - before < 100_000
+    assert "over max_value_bytes" in caplog.text
+    assert len(prepare.calls) == 1
+    assert same(served, entry())
+    assert same(decode(client.get(entry_name(key())), key())[0], entry())
+    assert cache.stats().remote_errors == 0
+
+
+def test_housekeeping_reads_an_oversized_value_no_further_and_deletes_it(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    tier = open_remote(redis_url, dataclasses.replace(FAST, max_value_bytes=100))
+    name = entry_name(key())
+    client.set(name, b"x" * 5000)
+    start = tier.read(key().digest)
+    assert start == b"x" * 101
+    # What a read that stopped early stands for is never a good entry written since.
+    client.set(name, b"y" * 100)
+    assert not tier.delete(key().digest, start)
+    client.set(name, b"z" * 5000)
+    assert tier.delete(key().digest, start)
+    assert not client.exists(name)
+
+
 @pytest.mark.parametrize("damage", ["flip a byte", "truncate", "not an entry"])
 def test_a_damaged_value_is_deleted_and_recomputed_not_served(tmp_path, redis_url, damage):
     client = redis.Redis.from_url(redis_url)
@@ -184,16 +226,16 @@ def test_a_wrong_typed_key_is_removed_only_while_it_still_is_one(redis_url, monk
     client.rpush(name, b"junk")
     good = encode(key(), entry(4.0), source="x", created=0.0)
     tier = open_remote(redis_url, FAST)
-    real_get = tier._client.get
+    real_read = tier._read_bounded  # the script that reads a value
 
-    def get_then_repaired(*args, **kwargs):
+    def read_then_repaired(*args, **kwargs):
         try:
-            return real_get(*args, **kwargs)
+            return real_read(*args, **kwargs)
         finally:  # another worker replaces the list with a good entry meanwhile
             client.delete(name)
             client.set(name, good)
 
-    monkeypatch.setattr(tier._client, "get", get_then_repaired)
+    monkeypatch.setattr(tier, "_read_bounded", read_then_repaired)
 
     assert tier.get(key()) is None
     assert client.get(name) == good

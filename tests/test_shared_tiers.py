@@ -6,6 +6,7 @@ Through ConditionalCache, against a real redis-server and a real S3 API
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
@@ -74,9 +75,9 @@ def test_an_unknown_scheme_says_which_kinds_there_are():
 
 
 def test_settings_reach_every_tier_and_redis_keeps_its_own_fields(redis_url):
-    settings = TierSettings(read_timeout=3.0)
+    settings = TierSettings(read_timeout=3.0, max_value_bytes=50_000)
     redis_tier, bucket = open_tiers([redis_url, memory_url()], settings)
-    assert redis_tier.settings.read_timeout == 3.0
+    assert (redis_tier.settings.read_timeout, redis_tier.settings.max_value_bytes) == (3.0, 50_000)
     assert redis_tier.settings.prefix == "cached-tts:"  # RemoteSettings' default
     assert bucket.settings is settings
     redis_tier, bucket = open_tiers([redis_url, memory_url()], RemoteSettings(prefix="p:"))
@@ -206,6 +207,20 @@ def test_a_damaged_or_misplaced_object_is_recomputed_and_replaced(tmp_path, s3_u
     assert len(prepare.calls) == 1
     assert same(served, entry(2.0))  # recomputed, never the stored one
     assert cache.stats().remote_hits == 0
+    stored = object_of(s3_env, s3_url, key())
+    assert same(decode(stored, key())[0], entry(2.0))  # replaced by the good entry
+
+
+def test_an_object_over_the_size_limit_is_recomputed_and_replaced(tmp_path, s3_url, s3_env):
+    good = encode(key(), entry(), source="x", created=0.0)
+    put_raw(s3_env, s3_url, key(), good + b"\0" * 100_000)  # a whole entry, padded
+    settings = dataclasses.replace(PATIENT, max_value_bytes=len(good) + 1000)
+    cache = machine(tmp_path, "a", s3_url, settings)
+    prepare = preparer(2.0)
+    served = cache.get_or_prepare(key(), prepare)
+    assert len(prepare.calls) == 1
+    assert same(served, entry(2.0))  # recomputed, never the stored one
+    assert (cache.stats().remote_hits, cache.stats().remote_errors) == (0, 0)
     stored = object_of(s3_env, s3_url, key())
     assert same(decode(stored, key())[0], entry(2.0))  # replaced by the good entry
 

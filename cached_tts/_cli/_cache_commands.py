@@ -71,12 +71,13 @@ def _listing(args: argparse.Namespace) -> tuple[list[EntryRow], list[str]]:
         on_disk = {item.file.path.stem for item in items}
         only = []
         for tier in tiers:
-            held = {stored.digest for stored in tier.scan()}
+            # Sizes from the listing: a read stops early on a value over the size limit.
+            held = {stored.digest: stored.size for stored in tier.scan()}
             only += [
-                EntryRow(v.digest, v.info, len(v.data), v.damage, on_disk=False, in_redis=True)
-                for v in read_values(tier, sorted(held - on_disk - shared))
+                EntryRow(v.digest, v.info, held[v.digest], v.damage, on_disk=False, in_redis=True)
+                for v in read_values(tier, sorted(held.keys() - on_disk - shared))
             ]
-            shared |= held
+            shared |= held.keys()
     only.sort(key=lambda row: -(row.info.created if row.info else 0.0))
     rows = [EntryRow.from_scanned(item, shared) for item in items] + only
     return rows, [tier.where for tier in tiers]

@@ -20,6 +20,7 @@ from cached_tts._cli._options import CommandError
 from cached_tts._format import EntryInfo, check
 
 if TYPE_CHECKING:
+    from cached_tts._remote import RemoteSettings
     from cached_tts._tiers import SharedTier
 
 __all__ = ["StoredValue", "fleet_tiers", "read_values", "warn_if_unreachable"]
@@ -43,18 +44,16 @@ def fleet_tiers(urls: str | None) -> Iterator[list[SharedTier]]:
     A store's failure, while opening or later in the block, becomes a
     :class:`CommandError` naming the tier.
     """
-    from cached_tts._remote import RemoteSettings, redacted
+    from cached_tts._remote import redacted
     from cached_tts._shared_tiers import open_tiers, split_urls
 
     if urls is None:
         yield []
         return
-    # A command can wait longer than a lookup serving a request.
-    settings = RemoteSettings(connect_timeout=2.0, read_timeout=10.0)
     tiers: list[SharedTier] = []
     for url in split_urls(urls):
         try:
-            tiers.extend(open_tiers(url, settings))
+            tiers.extend(open_tiers(url, command_settings()))
         except (ValueError, ImportError) as exc:
             raise CommandError(f"--remote {redacted(url)}: {exc}") from exc
     for tier in tiers:
@@ -72,6 +71,18 @@ def fleet_tiers(urls: str | None) -> Iterator[list[SharedTier]]:
         if failing is None:
             raise
         raise _unusable(failing, exc) from exc
+
+
+def command_settings() -> RemoteSettings:
+    """The settings of the tiers a command opens.
+
+    A command can wait longer than a lookup serving a request. It reads no
+    more of a value than a lookup does (the default ``max_value_bytes``), and
+    calls a larger one damage, as a lookup would.
+    """
+    from cached_tts._remote import RemoteSettings
+
+    return RemoteSettings(connect_timeout=2.0, read_timeout=10.0)
 
 
 def _unusable(tier: SharedTier, exc: BaseException) -> CommandError:
@@ -104,9 +115,15 @@ def read_values(tier: SharedTier, digests: Iterable[str]) -> Iterator[StoredValu
 
 def check_value(tier: SharedTier, digest: str, data: bytes) -> StoredValue:
     """``data`` read from the entry named ``digest``, verified."""
+    from cached_tts._tiers import size_problem
+
+    name = tier.location(digest)
     if not data:  # what a tier reads for an empty value, or a Redis list, hash...
-        return StoredValue(digest, tier.location(digest), data, None, _NO_ENTRY)
-    return StoredValue(digest, tier.location(digest), data, *check(data, digest))
+        return StoredValue(digest, name, data, None, _NO_ENTRY)
+    too_large = size_problem(data, tier.settings.max_value_bytes)
+    if too_large is not None:  # a read that stopped early: only the start of the value
+        return StoredValue(digest, name, data, None, too_large)
+    return StoredValue(digest, name, data, *check(data, digest))
 
 
 _NO_ENTRY = "it holds no entry (an empty value, or a Redis list, hash or set)"
