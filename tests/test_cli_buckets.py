@@ -12,6 +12,7 @@ import pytest
 from redis_server import free_port
 from test_cli_remote import (
     _no_remote_from_the_environment,
+    check_an_oversized_value_is_listed_damaged_and_fixed,
     entry,
     fake_model,
     fill,
@@ -80,20 +81,16 @@ def test_an_object_over_the_size_limit_is_read_no_further_listed_damaged_and_fix
     limit = TierSettings().max_value_bytes
     put_raw(s3_env, bucket, key("c"), b"\0" * (limit + 65536))
     lengths = spy_on_reads(ObjectStoreTier, monkeypatch)
-    name = f"{bucket}/{key('c').digest}.safetensors"
 
-    code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", bucket)
-    assert code == 0
-    row = {row["hash"]: row for row in json.loads(out)}[key("c").digest]
-    assert "over max_value_bytes" in row["damaged"]
-    assert row["size"] == limit + 65536  # the listing's size, not what was read
-    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", bucket)
-    assert code == 1
-    assert f"damaged {name} in {bucket}: it is over max_value_bytes" in out
-
-    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", bucket)
-    assert code == 0
-    assert f"removed {name} from {bucket}" in out
+    check_an_oversized_value_is_listed_damaged_and_fixed(
+        capsys,
+        folder,
+        bucket,
+        digest=key("c").digest,
+        name=f"{bucket}/{key('c').digest}.safetensors",
+        where=bucket,
+        size=limit + 65536,
+    )
     assert object_of(s3_env, bucket, key("c")) is None
     assert object_of(s3_env, bucket, key("a")) is not None
     assert lengths

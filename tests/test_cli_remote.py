@@ -261,6 +261,24 @@ def spy_on_reads(tier_class, monkeypatch):
     return lengths
 
 
+def check_an_oversized_value_is_listed_damaged_and_fixed(
+    capsys, folder, remote, *, digest, name, where, size
+):
+    """``ls`` lists the value under ``name`` as damaged; ``verify`` flags it, ``--fix`` drops it."""
+    code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", remote)
+    assert code == 0
+    row = {row["hash"]: row for row in json.loads(out)}[digest]
+    assert "over max_value_bytes" in row["damaged"]
+    assert row["size"] == size  # the listing's size, not what was read
+    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", remote)
+    assert code == 1
+    assert f"damaged {name} in {where}: it is over max_value_bytes" in out
+
+    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", remote)
+    assert code == 0
+    assert f"removed {name} from {where}" in out
+
+
 def test_a_value_over_the_size_limit_is_read_no_further_listed_damaged_and_fix_deletes_it(
     folder, fleet, redis_url, capsys, monkeypatch
 ):
@@ -269,18 +287,15 @@ def test_a_value_over_the_size_limit_is_read_no_further_listed_damaged_and_fix_d
     fleet.set(name_of("c"), b"\0" * (limit + 65536))
     lengths = spy_on_reads(RemoteTier, monkeypatch)
 
-    code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", redis_url)
-    assert code == 0
-    row = {row["hash"]: row for row in json.loads(out)}[key("c").digest]
-    assert "over max_value_bytes" in row["damaged"]
-    assert row["size"] == limit + 65536  # the listing's size, not what was read
-    code, out, _ = run(capsys, "verify", "--cache-dir", folder, "--remote", redis_url)
-    assert code == 1
-    assert f"damaged {name_of('c')} in Redis: it is over max_value_bytes" in out
-
-    code, out, _ = run(capsys, "verify", "--fix", "--cache-dir", folder, "--remote", redis_url)
-    assert code == 0
-    assert f"removed {name_of('c')} from Redis" in out
+    check_an_oversized_value_is_listed_damaged_and_fixed(
+        capsys,
+        folder,
+        redis_url,
+        digest=key("c").digest,
+        name=name_of("c"),
+        where="Redis",
+        size=limit + 65536,
+    )
     assert sorted(entry_names(redis_url)) == sorted(name_of(n).encode() for n in "ab")
     assert lengths
     assert max(lengths) == limit + 1
