@@ -230,9 +230,7 @@ class ConditionalCache:
         """The entry for ``key`` if the memory tier holds it, counted as a memory hit."""
         entry = self._memory.get(key.digest)
         if entry is not None:
-            with self._counts_lock:
-                self._memory_hits += 1
-                self._seconds_saved += entry.prepare_seconds
+            self._count("memory", entry)
             self._touch_now_and_then(key)
         return entry
 

@@ -23,6 +23,7 @@ import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import is_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -317,4 +318,4 @@ def same_objects(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     >>> same_objects((x, y), (x, y)), same_objects((x, y), (y, x))
     (True, False)
     """
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(map(is_, a, b))

@@ -28,7 +28,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from cached_tts._fingerprint import (
@@ -180,7 +179,7 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     # runs on every repeated call, so it is written for speed.
     modules = (getattr(model, "ve", None), *_s3gen_children(model.s3gen))
     memo = attributes.get(_STATE_MEMO_ATTR)
-    dtypes = None if memo is None or not all(map(is_, memo[0], modules)) else _dtypes(memo[1])
+    dtypes = None if memo is None or not same_objects(memo[0], modules) else _dtypes(memo[1])
     if dtypes is None:
         # Read from these very modules, so the dtypes are theirs.
         memo = (modules, tuple(_first_parameter(m) for m in modules if m is not None))
@@ -201,10 +200,14 @@ def settings_state(model: Any) -> tuple[Any, ...]:
 
 
 def _dtypes(firsts: tuple[tuple[Any, str, Any], ...]) -> tuple[torch.dtype, ...] | None:
-    """The dtype of each remembered parameter; ``None`` if one is no longer in its place."""
+    """The dtype of each remembered parameter; ``None`` if one is no longer in its place.
+
+    A conversion may put a new Parameter in place of the old one (with
+    ``torch.__future__.set_overwrite_module_params_on_conversion``, or
+    ``load_state_dict(assign=True)``): the old one's dtype then says nothing.
+    """
     dtypes = []
     for owner, leaf, parameter in firsts:
-        # A conversion may put a new Parameter in place of the old one (see _still_held).
         if owner._parameters.get(leaf) is not parameter:
             return None
         dtypes.append(parameter.dtype)
@@ -250,7 +253,7 @@ def _first_parameters(model: Any) -> tuple[tuple[str, ...], tuple[torch.Tensor, 
     modules = _dtype_modules(model)
     identity = tuple(module for _, module in modules)
     memo = model.__dict__.get(_PARAMETERS_MEMO_ATTR)
-    if memo is None or not same_objects(memo[0], identity) or not _still_held(memo[2]):
+    if memo is None or not same_objects(memo[0], identity) or _dtypes(memo[2]) is None:
         names = tuple(name for name, _ in modules)
         firsts = tuple(_first_parameter(module) for _, module in modules)
         memo = (identity, (names, tuple(p for _, _, p in firsts)), firsts)
@@ -263,10 +266,3 @@ def _first_parameter(module: torch.nn.Module) -> tuple[torch.nn.Module, str, tor
     name, parameter = next(iter(module.named_parameters()))
     owner_path, _, leaf = name.rpartition(".")
     return (module.get_submodule(owner_path) if owner_path else module), leaf, parameter
-
-
-def _still_held(firsts: tuple[tuple[Any, str, Any], ...]) -> bool:
-    # A conversion may put a new Parameter in place of the old one (with
-    # torch.__future__.set_overwrite_module_params_on_conversion, or
-    # load_state_dict(assign=True)): the old one's dtype then says nothing.
-    return all(owner._parameters.get(leaf) is p for owner, leaf, p in firsts)

@@ -249,9 +249,7 @@ def _remember_key(
     key: EntryKey,
 ) -> None:
     """Remember the key a call came to, if the model's state held still while it was made."""
-    path, extra = call.clip, call.extra
-    if not isinstance(path, str):
-        path = os.fspath(path)
+    path, extra = os.fspath(call.clip), call.extra
     if settings_state(model) != state:
         return  # changed while the key was made: which state it belongs to is unclear
     signature = clip.snapshot.signature
