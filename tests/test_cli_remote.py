@@ -47,11 +47,18 @@ def name_of(name: str, prefix: str = "cached-tts:") -> str:
     return f"{prefix}entry:{key(name).digest}"
 
 
+# Setting up a test is no lookup: wait for a loaded machine's loopback server,
+# where a lookup's 0.5 s connect timeout would drop the write and the test would
+# fail later for a reason of its own.
+PATIENT = RemoteSettings(connect_timeout=30.0, read_timeout=30.0)
+
+
 def fill(folder, url, names) -> None:
     """Prepare each fake voice through a cache on ``folder`` that shares ``url``."""
-    cache = ConditionalCache(folder, remote=url)
+    cache = ConditionalCache(folder, remote=url, remote_settings=PATIENT)
     for name in names:
         cache.get_or_prepare(key(name), entry, source=f"/voices/{name}.wav")
+    assert cache.stats().remote_errors == 0, "the test's setup could not write to the tier"
 
 
 @pytest.fixture(autouse=True)
