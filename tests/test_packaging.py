@@ -101,9 +101,9 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout.strip()
     deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
     Path(purelib, "suite-dependencies.pth").write_text(deps + "\n")
+    wheel = str(_one(dist, "*.whl"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet"]
-        + [str(_one(dist, "*.whl"))],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", wheel],
         check=True,
         capture_output=True,
     )
