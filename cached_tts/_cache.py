@@ -35,7 +35,7 @@ from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
 from cached_tts._memory import MemoryTier
 from cached_tts._remote import REMOTE_ENV
-from cached_tts._shared_tiers import Remote, open_tiers
+from cached_tts._shared_tiers import Remote, open_env_tiers, open_tiers
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
@@ -122,11 +122,14 @@ class ConditionalCache:
     ``gs://`` (``[gcs]``), ``az://``/``abfs://`` (``[azure]``), ``file://``
     or ``memory://``; or a list of those (a string may hold several URLs
     separated by commas). Left out, it is ``$CACHED_TTS_REMOTE`` when that is
-    set; ``None`` means none. ``remote_settings`` sets the timeouts and
-    back-off of every shared tier (see :class:`RemoteSettings`);
-    ``remote_options`` are fsspec options for the object stores (credentials,
-    ``endpoint_url``...), over those from the URL, the environment and
-    fsspec's configuration.
+    set; ``None`` means none. A ``remote`` given here that cannot be opened
+    (a malformed URL, a missing extra) raises at once; one in
+    ``$CACHED_TTS_REMOTE`` is skipped instead, with one warning a process
+    naming the variable and the fix, and the cache works without it.
+    ``remote_settings`` sets the timeouts and back-off of every shared tier
+    (see :class:`RemoteSettings`); ``remote_options`` are fsspec options for
+    the object stores (credentials, ``endpoint_url``...), over those from the
+    URL, the environment and fsspec's configuration.
 
     >>> cache = ConditionalCache(cache_dir=None)
     >>> cache.stats().entries
@@ -156,10 +159,13 @@ class ConditionalCache:
         where = self._store.directory if self._store else cache_dir
         self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
         self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
-        if isinstance(remote, _RemoteFromEnv):
-            remote = os.environ.get(REMOTE_ENV) or None
-        # In lookup order; set once, like the folder.
-        self._tiers: Final = open_tiers(remote, remote_settings, remote_options)
+        # In lookup order; set once, like the folder. The environment's tiers
+        # never raise here: a bad one is skipped with one warning a process.
+        self._tiers: Final = (
+            open_env_tiers(os.environ.get(REMOTE_ENV, ""), remote_settings, remote_options)
+            if isinstance(remote, _RemoteFromEnv)
+            else open_tiers(remote, remote_settings, remote_options)
+        )
         self._hasher = (
             FileHasher(self._store.hashes_dir, memo_written=self._store.noted)
             if self._store
