@@ -22,6 +22,7 @@ ROOT = Path(cached_tts.__file__).resolve().parent.parent
 PROGRAM = """
 import json
 import sys
+from unittest import mock
 
 from chatterbox.tts import ChatterboxTTS
 
@@ -31,22 +32,14 @@ from cached_tts.testing import random_components, random_model
 cached_tts.enable()
 components = random_components()
 models = [random_model(ChatterboxTTS, components=components) for _ in range(2)]
-calls = 0
-embed_ref = components.s3gen.embed_ref
-
-
-def counting_embed_ref(*args, **kwargs):
-    global calls
-    calls += 1
-    return embed_ref(*args, **kwargs)
-
-
-components.s3gen.embed_ref = counting_embed_ref
-for model in models:
-    for _ in range(2):
-        model.prepare_conditionals(sys.argv[1], exaggeration=0.5)
+s3gen = components.s3gen
+with mock.patch.object(s3gen, "embed_ref", wraps=s3gen.embed_ref) as embed_ref:
+    for model in models:
+        for _ in range(2):
+            model.prepare_conditionals(sys.argv[1], exaggeration=0.5)
 stats = cached_tts.default_cache().stats()
-print(json.dumps({"preparations": calls, "hits": stats.hits, "disk": stats.disk_entries}))
+report = {"preparations": embed_ref.call_count, "hits": stats.hits, "disk": stats.disk_entries}
+print(json.dumps(report))
 """
 
 
