@@ -50,12 +50,17 @@ class Backoff:
     def __post_init__(self) -> None:
         owner = type(self).__name__
         initial = seconds(owner, "initial", self.initial)
-        if seconds(owner, "maximum", self.maximum) < initial:
+        maximum = seconds(owner, "maximum", self.maximum)
+        if maximum < initial:
             raise ValueError(
                 f"{owner}.maximum ({self.maximum!r}) must be >= initial ({self.initial!r}): "
                 "give both, e.g. Backoff(initial=120.0, maximum=120.0)"
             )
-        whole_number(owner, "failures", self.failures, minimum=1)
+        failures = whole_number(owner, "failures", self.failures, minimum=1)
+        # Frozen: the checked values replace the given ones once, here.
+        object.__setattr__(self, "initial", initial)
+        object.__setattr__(self, "maximum", maximum)
+        object.__setattr__(self, "failures", failures)
 
 
 class Health:

@@ -125,8 +125,8 @@ def _warn_once(url: str, exc: Exception) -> None:
         _warned.add(url)
     reason = str(exc).rstrip(".") or type(exc).__name__
     logger.warning(
-        "Ignoring %r in $%s, caching without it (memory and disk still work): %s. "
-        "Fix or remove it in $%s to use it",
+        "Ignoring %r in $%s: %s. Caching goes on without it (memory and disk still work); "
+        "fix the URL or remove it from $%s",
         redacted(url),
         REMOTE_ENV,
         reason,

@@ -139,11 +139,13 @@ class TierSettings:
             "lease_seconds",
             "poll_interval",
         )
+        # Frozen: each checked value (a float, an int) replaces the given one once, here.
         for name in times:
-            seconds(owner, name, getattr(self, name))
+            object.__setattr__(self, name, seconds(owner, name, getattr(self, name)))
         if not isinstance(self.backoff, Backoff):
             raise TypeError(f"{owner}.backoff must be a cached_tts.Backoff, got {self.backoff!r}")
-        whole_number(owner, "max_value_bytes", self.max_value_bytes, minimum=1, unit="bytes")
+        size = whole_number(owner, "max_value_bytes", self.max_value_bytes, minimum=1, unit="bytes")
+        object.__setattr__(self, "max_value_bytes", size)
 
     @property
     def call_timeout(self) -> float:

@@ -41,8 +41,9 @@ def test_every_time_of_tier_settings_must_be_a_finite_number_of_seconds_over_0(
 
 @pytest.mark.parametrize("name", TIMES)
 @pytest.mark.parametrize("value", [2, 0.25, Fraction(1, 2)])
-def test_a_time_may_be_any_real_number_of_seconds(name, value):
-    assert getattr(TierSettings(**{name: value}), name) == value
+def test_a_time_may_be_any_real_number_of_seconds_and_is_kept_as_a_float(name, value):
+    kept = getattr(TierSettings(**{name: value}), name)
+    assert (kept, type(kept)) == (float(value), float)
 
 
 @pytest.mark.parametrize(
