@@ -30,6 +30,8 @@ from cached_tts._stats import CacheStats, TierStats
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
+    from cached_tts._clip import Clip
+    from cached_tts._entry import Entry
     from cached_tts._fingerprint import refresh_fingerprint
     from cached_tts._health import Backoff
     from cached_tts._keys import EntryKey
@@ -53,9 +55,11 @@ __all__ = [
     "CachedChatterboxTurboTTS",
     "CachedChatterboxVC",
     "CachedTTSError",
+    "Clip",
     "ConditionalCache",
     "ContentChangedError",
     "DamagedEntryError",
+    "Entry",
     "EntryKey",
     "RemoteSettings",
     "SharedTier",
@@ -80,6 +84,9 @@ _LAZY = {
     "default_cache": "cached_tts._cache",
     "default_cache_dir": "cached_tts._cache",
     "EntryKey": "cached_tts._keys",
+    # What ConditionalCache's lower-level methods take and return.
+    "Entry": "cached_tts._entry",
+    "Clip": "cached_tts._clip",
     "refresh_fingerprint": "cached_tts._fingerprint",
     "RemoteSettings": "cached_tts._remote",
     "Backoff": "cached_tts._health",

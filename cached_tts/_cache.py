@@ -35,7 +35,7 @@ from cached_tts._health import Backoff, Health
 from cached_tts._keys import EntryKey
 from cached_tts._memory import MemoryTier
 from cached_tts._remote import REMOTE_ENV
-from cached_tts._shared_tiers import Remote, open_tiers
+from cached_tts._shared_tiers import Remote, open_env_tiers, open_tiers
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
@@ -122,11 +122,21 @@ class ConditionalCache:
     ``gs://`` (``[gcs]``), ``az://``/``abfs://`` (``[azure]``), ``file://``
     or ``memory://``; or a list of those (a string may hold several URLs
     separated by commas). Left out, it is ``$CACHED_TTS_REMOTE`` when that is
-    set; ``None`` means none. ``remote_settings`` sets the timeouts and
-    back-off of every shared tier (see :class:`RemoteSettings`);
-    ``remote_options`` are fsspec options for the object stores (credentials,
-    ``endpoint_url``...), over those from the URL, the environment and
-    fsspec's configuration.
+    set; ``None`` means none. A ``remote`` given here that cannot be opened
+    (a malformed URL, a missing extra) raises at once; one in
+    ``$CACHED_TTS_REMOTE`` is skipped instead, with one warning a process
+    naming the variable and the fix, and the cache works without it.
+    ``remote_settings`` sets the timeouts and back-off of every shared tier
+    (see :class:`RemoteSettings`); ``remote_options`` are fsspec options for
+    the object stores (credentials, ``endpoint_url``...), over those from the
+    URL, the environment and fsspec's configuration.
+
+    Models use a cache through its lower-level methods, which are public too
+    (for wrapping a model class of your own): :meth:`hash_clip` returns a
+    :class:`~cached_tts.Clip`, :meth:`get_or_prepare` and :meth:`from_memory`
+    look up :class:`~cached_tts.EntryKey` keys and return
+    :class:`~cached_tts.Entry` values, and :meth:`share` copies one to the
+    shared tiers. All four types are exported by ``cached_tts``.
 
     >>> cache = ConditionalCache(cache_dir=None)
     >>> cache.stats().entries
@@ -156,10 +166,13 @@ class ConditionalCache:
         where = self._store.directory if self._store else cache_dir
         self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
         self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
-        if isinstance(remote, _RemoteFromEnv):
-            remote = os.environ.get(REMOTE_ENV) or None
-        # In lookup order; set once, like the folder.
-        self._tiers: Final = open_tiers(remote, remote_settings, remote_options)
+        # In lookup order; set once, like the folder. The environment's tiers
+        # never raise here: a bad one is skipped with one warning a process.
+        self._tiers: Final = (
+            open_env_tiers(os.environ.get(REMOTE_ENV, ""), remote_settings, remote_options)
+            if isinstance(remote, _RemoteFromEnv)
+            else open_tiers(remote, remote_settings, remote_options)
+        )
         self._hasher = (
             FileHasher(self._store.hashes_dir, memo_written=self._store.noted)
             if self._store
@@ -214,9 +227,14 @@ class ConditionalCache:
     def hash_clip(self, clip: str | os.PathLike[str] | IO[bytes]) -> Clip | None:
         """The content hash of a clip given as a path or a seekable stream.
 
-        The returned :class:`~cached_tts._clip.Clip` also tells whether the
-        clip still holds those bytes later. ``None`` for a stream that cannot
-        be read and put back.
+        The returned :class:`~cached_tts.Clip` also tells whether the clip
+        still holds those bytes later. ``None`` for a stream that cannot be
+        read and put back.
+
+        >>> import io
+        >>> clip = ConditionalCache(cache_dir=None).hash_clip(io.BytesIO(b"abc"))
+        >>> clip.digest[:16], clip.unchanged()
+        ('ba7816bf8f01cfea', True)
         """
         return clip_of(clip, self._hasher)
 
@@ -227,7 +245,15 @@ class ConditionalCache:
     # -- lookups ----------------------------------------------------------
 
     def from_memory(self, key: EntryKey) -> Entry | None:
-        """The entry for ``key`` if the memory tier holds it, counted as a memory hit."""
+        """The :class:`~cached_tts.Entry` for ``key`` if the memory tier holds it.
+
+        Counted as a memory hit; ``None`` (and not counted) otherwise.
+
+        >>> from cached_tts import EntryKey
+        >>> key = EntryKey(content="c" * 64, weights="w", settings=())
+        >>> ConditionalCache(cache_dir=None).from_memory(key) is None
+        True
+        """
         entry = self._memory.get(key.digest)
         if entry is not None:
             self._count("memory", entry)
@@ -242,7 +268,7 @@ class ConditionalCache:
         source: str = "",
         wait: bool = True,
     ) -> Entry:
-        """The entry for ``key``, from memory, disk, a shared tier, or ``prepare()``.
+        """The :class:`~cached_tts.Entry` for ``key``, from any tier or from ``prepare()``.
 
         ``prepare`` runs at most once at a time per key in this process, and
         usually once across processes sharing the folder or a Redis server.
@@ -366,6 +392,11 @@ class ConditionalCache:
         A lookup served by the disk writes no shared tier (a hit stays local).
         This fills them, as ``cached-tts warm --remote s3://...`` does on a
         machine whose folder is already warm. Never raises for a tier.
+
+        >>> from cached_tts import EntryKey
+        >>> key = EntryKey(content="c" * 64, weights="w", settings=())
+        >>> ConditionalCache(cache_dir=None, remote="memory://doctest/share").share(key)
+        False
         """
         from cached_tts._format import check
 

@@ -191,8 +191,8 @@ class EntryRow:
     """One entry as ``ls`` lists it: on disk, or only in a shared tier.
 
     ``digest`` is the entry's name: its key's digest, and on disk its file's
-    stem. ``in_redis`` says whether a shared tier (Redis, a bucket) holds it
-    too (the name is older than buckets); ``None`` when none is in use.
+    stem. ``in_shared`` says whether a shared tier (Redis, a bucket) holds it
+    too; ``None`` when none is in use.
     """
 
     digest: str
@@ -201,14 +201,14 @@ class EntryRow:
     damage: str | None
     last_used: float | None = None
     on_disk: bool = True
-    in_redis: bool | None = None
+    in_shared: bool | None = None
     file: Path | None = None
 
     @classmethod
-    def from_scanned(cls, item: ScannedEntry, in_redis: set[str] | None = None) -> EntryRow:
-        """A disk entry; ``in_redis`` holds the digests the shared tiers have, when in use."""
+    def from_scanned(cls, item: ScannedEntry, shared: set[str] | None = None) -> EntryRow:
+        """A disk entry; ``shared`` holds the digests the shared tiers have, when in use."""
         digest = item.file.path.stem
-        also = None if in_redis is None else digest in in_redis
+        also = None if shared is None else digest in shared
         return cls(
             digest,
             item.info,
@@ -216,7 +216,7 @@ class EntryRow:
             item.damage,
             item.file.last_used,
             on_disk=True,
-            in_redis=also,
+            in_shared=also,
             file=item.file.path,
         )
 
@@ -232,7 +232,7 @@ def _model_cell(weights: str, *, long: bool) -> str:
     return f"{kind}:{digest[:SHORT_HASH]}" if kind else digest[:SHORT_HASH]
 
 
-def _entry_cells(row: EntryRow, *, long: bool, with_redis: bool) -> tuple[str, ...]:
+def _entry_cells(row: EntryRow, *, long: bool, with_shared: bool) -> tuple[str, ...]:
     info = row.info
     cells: tuple[str, ...] = (row.digest if long else row.digest[:SHORT_HASH],)
     if long:
@@ -243,8 +243,8 @@ def _entry_cells(row: EntryRow, *, long: bool, with_redis: bool) -> tuple[str, .
         _local_time(info.created) if info else "",
         _local_time(row.last_used) if row.last_used is not None else "",
     )
-    if with_redis:
-        cells += ("only" if not row.on_disk else ("yes" if row.in_redis else "no"),)
+    if with_shared:
+        cells += ("only" if not row.on_disk else ("yes" if row.in_shared else "no"),)
     if info is not None and row.damage is None:
         return (*cells, info.source)
     fix = "verify --fix" if row.on_disk else "verify --fix --remote URL"
@@ -258,10 +258,10 @@ def entry_table(rows: Iterable[EntryRow], *, long: bool = False) -> list[str]:
     ``long``, digests are whole and a CLIP HASH column (the clip's sha256) is added.
     """
     rows = list(rows)
-    with_redis = any(row.in_redis is not None for row in rows)
+    with_shared = any(row.in_shared is not None for row in rows)
     header: tuple[str, ...] = ("HASH",) + (("CLIP HASH",) if long else ())
     header += ("MODEL", "SIZE", "CREATED", "LAST USED")
-    header += ("SHARED", "SOURCE") if with_redis else ("SOURCE",)
+    header += ("SHARED", "SOURCE") if with_shared else ("SOURCE",)
     size_column = header.index("SIZE")
-    cells = [_entry_cells(row, long=long, with_redis=with_redis) for row in rows]
+    cells = [_entry_cells(row, long=long, with_shared=with_shared) for row in rows]
     return format_table(header, cells, right={size_column})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -30,18 +31,36 @@ __all__ = ["Erased", "clip_hash", "erase_content", "erase_digests", "match_prefi
 
 @dataclass
 class Erased:
-    """What an erasure removed, per tier, as entry digests; and the damaged entries left."""
+    """What an erasure removed, per tier, as entry digests; and the damaged entries left.
+
+    ``redis`` is the deprecated name of ``shared``, from before buckets.
+
+    >>> erased = Erased(shared=["ab"])
+    >>> erased.count
+    1
+    """
 
     memory: list[str] = field(default_factory=list)
     disk: list[str] = field(default_factory=list)
     #: From the shared tiers (Redis, object stores).
-    redis: list[str] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)
     unreadable: int = 0
 
     @property
     def count(self) -> int:
         """Distinct entries removed from any tier."""
-        return len(set(self.memory) | set(self.disk) | set(self.redis))
+        return len(set(self.memory) | set(self.disk) | set(self.shared))
+
+    @property
+    def redis(self) -> list[str]:
+        """Deprecated: :attr:`shared`, which holds the buckets' entries too."""
+        warnings.warn(
+            "Erased.redis is deprecated: use Erased.shared (entries removed from every "
+            "shared tier, Redis and buckets alike)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.shared
 
 
 def clip_hash(clip: str | os.PathLike[str] | bytes) -> str:
@@ -80,7 +99,7 @@ def erase_content(
             if info is None or damage is not None:
                 erased.unreadable += 1
             elif info.key.content == content and tier.delete(stored.digest, data):
-                erased.redis.append(stored.digest)
+                erased.shared.append(stored.digest)
 
 
 def erase_digests(
@@ -89,7 +108,7 @@ def erase_digests(
     remote: SharedTier | Iterable[SharedTier] | None,
     erased: Erased,
 ) -> None:
-    """Remove the entries named by their whole digests from the folder and Redis."""
+    """Remove the entries named by their whole digests from the folder and the shared tiers."""
     for digest in digests:
         if store is not None:
             path = store.entries_dir / f"{digest}{ENTRY_SUFFIX}"
@@ -99,7 +118,7 @@ def erase_digests(
         for tier in _tiers(remote):
             data = tier.read(digest)
             if data is not None and tier.delete(digest, data):
-                erased.redis.append(digest)
+                erased.shared.append(digest)
 
 
 def _tiers(remote: SharedTier | Iterable[SharedTier] | None) -> list[SharedTier]:

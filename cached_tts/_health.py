@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cached_tts._checks import seconds, whole_number
 from cached_tts._forksafe import renew_after_fork
 
 __all__ = ["Backoff", "Health"]
@@ -28,8 +29,15 @@ logger = logging.getLogger("cached_tts")
 class Backoff:
     """How a failing tier is skipped. Times are in seconds.
 
+    Every field is checked when it is built: times are finite numbers > 0,
+    ``maximum`` at least ``initial``, ``failures`` a whole number >= 1.
+
     >>> Backoff(initial=5.0, maximum=60.0, failures=3).failures
     3
+    >>> Backoff(failures=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Backoff.failures must be a whole number >= 1, got 0
     """
 
     #: The first back-off; it doubles while the tier keeps failing.
@@ -38,6 +46,21 @@ class Backoff:
     maximum: float = 60.0
     #: Failures in a row before the tier is set aside; fewer only skip that one call.
     failures: int = 1
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        initial = seconds(owner, "initial", self.initial)
+        maximum = seconds(owner, "maximum", self.maximum)
+        if maximum < initial:
+            raise ValueError(
+                f"{owner}.maximum ({self.maximum!r}) must be >= initial ({self.initial!r}): "
+                "give both, e.g. Backoff(initial=120.0, maximum=120.0)"
+            )
+        failures = whole_number(owner, "failures", self.failures, minimum=1)
+        # Frozen: the checked values replace the given ones once, here.
+        object.__setattr__(self, "initial", initial)
+        object.__setattr__(self, "maximum", maximum)
+        object.__setattr__(self, "failures", failures)
 
 
 class Health:

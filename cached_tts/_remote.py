@@ -30,9 +30,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from cached_tts._checks import ttl_seconds
 from cached_tts._keys import EntryKey
 from cached_tts._tiers import Found, SharedTier, StoredObject, TierSettings
 
@@ -150,15 +152,37 @@ class RemoteSettings(TierSettings):
 
     The timeouts, back-off and ``max_value_bytes`` are every shared tier's
     (:class:`~cached_tts._tiers.TierSettings`); the rest is Redis's own.
+    ``ttl`` is whole seconds >= 1 or a ``timedelta`` of whole seconds (kept
+    as its seconds), or ``None``. Anything else raises here (``TypeError``
+    or ``ValueError``), rather than failing every write later (a float) or
+    deleting entries as they are read (0).
 
     >>> RemoteSettings().read_timeout, RemoteSettings(ttl=86400).ttl
     (1.0, 86400)
+    >>> from datetime import timedelta
+    >>> RemoteSettings(ttl=timedelta(days=7)).ttl
+    604800
     """
 
     #: Every key this library writes starts with it.
     prefix: str = "cached-tts:"
     #: Entries expire this long after their last use; ``None`` keeps them.
-    ttl: int | None = None
+    ttl: int | timedelta | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.prefix, str):
+            raise TypeError(
+                f"RemoteSettings.prefix must be a string (keys start with it), got {self.prefix!r}"
+            )
+        # Frozen: the checked value replaces the given one once, here.
+        object.__setattr__(self, "ttl", ttl_seconds(type(self).__name__, self.ttl))
+
+    @property
+    def ttl_seconds(self) -> int | None:
+        """``ttl`` in whole seconds, as Redis takes it; ``None`` keeps entries."""
+        ttl = self.ttl
+        return int(ttl.total_seconds()) if isinstance(ttl, timedelta) else ttl
 
 
 def is_redis_url(url: str) -> bool:
@@ -256,7 +280,7 @@ class RemoteTier(SharedTier):
 
     def _fetch(self, digest: str) -> bytes | None:
         name = self.location(digest)
-        data = self._call(lambda c: self._read(c, name, ttl=self.settings.ttl))
+        data = self._call(lambda c: self._read(c, name, ttl=self.settings.ttl_seconds))
         if data is _WRONG_TYPE:
             # Damage, not an outage: Redis answered. Drop it so the good entry replaces it.
             logger.warning(
@@ -291,7 +315,7 @@ class RemoteTier(SharedTier):
         """Store an encoded entry for the fleet, unless it is too large or Redis is down."""
         if not self.available() or not self.fits(key, data):
             return
-        name, ttl = self.location(key.digest), self.settings.ttl
+        name, ttl = self.location(key.digest), self.settings.ttl_seconds
         self._call(lambda c: c.set(name, data, ex=ttl))
 
     # -- fleet-wide single flight -------------------------------------------

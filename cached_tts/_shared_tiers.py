@@ -10,17 +10,23 @@ that order, after memory and disk.
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._objectstore import is_object_store_url, open_object_store
-from cached_tts._remote import is_redis_url, open_remote, redacted
+from cached_tts._remote import REMOTE_ENV, is_redis_url, open_remote, redacted
 from cached_tts._tiers import SharedTier, TierSettings
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Remote", "open_tiers", "split_urls"]
+__all__ = ["Remote", "open_env_tiers", "open_tiers", "split_urls"]
+
+logger = logging.getLogger("cached_tts")
 
 #: One shared tier as a cache is given it.
 Remote: TypeAlias = "str | redis.Redis | SharedTier"
@@ -78,4 +84,51 @@ def _open_url(
         f"remote {redacted(url)!r} is neither a Redis URL (redis://, rediss://, unix://) nor "
         "an object store's (s3://, gs://, az://, abfs://, file://, memory://): "
         "give one of those, or several separated by commas"
+    )
+
+
+# The URLs of $CACHED_TTS_REMOTE already warned about in this process.
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], _warned_lock=threading.Lock)
+
+
+def open_env_tiers(
+    text: str, settings: TierSettings | None = None, options: Mapping[str, Any] | None = None
+) -> tuple[SharedTier, ...]:
+    """The shared tiers ``$CACHED_TTS_REMOTE`` names (``text``), without those that cannot open.
+
+    The environment is not the program's own argument: it reaches every
+    process of a tree (``cached-tts run``), including programs that never
+    asked for a cache. So a URL there that cannot be opened (a typo, a missing
+    extra such as s3fs or redis-py) never fails a lookup: it is skipped, with
+    one warning per process that names the variable and the fix, and the
+    cache runs on with memory, disk and the tiers that did open. A ``remote=``
+    given in code raises instead (:func:`open_tiers`).
+
+    >>> [tier.name for tier in open_env_tiers("memory://voices/env, redis//typo")]
+    ['memory://voices/env']
+    """
+    tiers: list[SharedTier] = []
+    for url in split_urls(text):
+        try:
+            tiers.append(_open_url(url, settings, options))
+        except Exception as exc:  # noqa: BLE001 -- any failure to open means: skip the tier
+            _warn_once(url, exc)
+    return tuple(tiers)
+
+
+def _warn_once(url: str, exc: Exception) -> None:
+    with _warned_lock:
+        if url in _warned:
+            return
+        _warned.add(url)
+    reason = str(exc).rstrip(".") or type(exc).__name__
+    logger.warning(
+        "Ignoring %r in $%s: %s. Caching goes on without it (memory and disk still work); "
+        "fix the URL or remove it from $%s",
+        redacted(url),
+        REMOTE_ENV,
+        reason,
+        REMOTE_ENV,
     )

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
+from cached_tts._checks import seconds, whole_number
 from cached_tts._entry import Entry
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._forksafe import renew_after_fork
@@ -85,9 +86,18 @@ def size_problem(data: bytes | bytearray, limit: int) -> str | None:
 class TierSettings:
     """Timeouts and back-off of every shared tier. Times are in seconds.
 
-    ``backoff`` is the one back-off policy of every tier (the disk folder's
-    too): after a failure the tier is skipped for ``backoff.initial``, doubling
-    up to ``backoff.maximum`` while it keeps failing.
+    ``backoff`` is the back-off policy of every shared tier: by default a
+    shared tier is set aside at its first failure (``failures=1``: a timeout
+    already cost that call its ``read_timeout``) and skipped for
+    ``backoff.initial``, doubling up to ``backoff.maximum`` while it keeps
+    failing. The disk folder has a policy of its own, not set here: it skips a
+    single failure (one unreadable file, a full disk) and is set aside after
+    3 in a row, for the same 5 s doubling up to 60 s.
+
+    Every field is checked when the settings are built: times are finite
+    numbers > 0, ``max_value_bytes`` a whole number >= 1, ``backoff`` a
+    :class:`~cached_tts.Backoff`; a wrong one raises ``TypeError`` (another
+    type) or ``ValueError`` (out of range) saying what the field accepts.
 
     >>> settings = TierSettings()
     >>> settings.connect_timeout, settings.read_timeout, settings.call_timeout
@@ -96,6 +106,10 @@ class TierSettings:
     60.0
     >>> TierSettings().max_value_bytes // 1024**2  # MiB
     8
+    >>> TierSettings(read_timeout=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: TierSettings.read_timeout must be a finite number of seconds > 0, got 0
     """
 
     #: Connecting to the store, and each wait for its answer.
@@ -115,6 +129,23 @@ class TierSettings:
     #: more, so a larger object (a hostile or broken writer's) costs a worker
     #: at most this much memory; it is damage, never served.
     max_value_bytes: int = _MAX_VALUE_BYTES
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        times = (
+            "connect_timeout",
+            "read_timeout",
+            "open_timeout",
+            "lease_seconds",
+            "poll_interval",
+        )
+        # Frozen: each checked value (a float, an int) replaces the given one once, here.
+        for name in times:
+            object.__setattr__(self, name, seconds(owner, name, getattr(self, name)))
+        if not isinstance(self.backoff, Backoff):
+            raise TypeError(f"{owner}.backoff must be a cached_tts.Backoff, got {self.backoff!r}")
+        size = whole_number(owner, "max_value_bytes", self.max_value_bytes, minimum=1, unit="bytes")
+        object.__setattr__(self, "max_value_bytes", size)
 
     @property
     def call_timeout(self) -> float:

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import time
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, settings
 from redis_server import REDIS_SERVER, RedisServer, SilentServer, flush
 
 from cached_tts import _hashing
+
+# -- Hypothesis: reproducible in CI, exploring locally ---------------------------
+# A CI run ($CI set, as every CI service sets it) draws the same examples on
+# every run, derived from each test's source, with each test's usual example
+# count: a clean clone's `make test` passes or fails the same way each time. A
+# local run keeps Hypothesis's default: new random examples each run, and the
+# example database replays a failure found before. $HYPOTHESIS_PROFILE picks a
+# profile by name (HYPOTHESIS_PROFILE=ci replays CI's examples locally). The
+# profile is ours, not left to Hypothesis's own CI detection, so that it is the
+# same on every Hypothesis version pyproject.toml allows.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+_profile = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else None)
+if _profile:
+    settings.load_profile(_profile)
 
 
 def started_server():

@@ -45,9 +45,11 @@ def test_ls_lists_what_only_the_bucket_holds(folder, bucket, capsys):
     code, out, _ = run(capsys, "ls", "--json", "--cache-dir", folder, "--remote", bucket)
     assert code == 0
     rows = {row["source"]: row for row in json.loads(out)}
-    assert rows["/voices/a.wav"]["in_redis"] is True
+    assert rows["/voices/a.wav"]["in_shared"] is True
     only = rows["/voices/c.wav"]
-    assert (only["on_disk"], only["in_redis"], only["file"]) == (False, True, None)
+    assert (only["on_disk"], only["in_shared"], only["file"]) == (False, True, None)
+    # A bucket reports under the deprecated Redis-named key too, for older readers.
+    assert (rows["/voices/a.wav"]["in_redis"], only["in_redis"]) == (True, True)
 
 
 def test_stats_counts_each_tier_of_a_comma_separated_list(folder, bucket, redis_url, capsys):

@@ -158,7 +158,37 @@ def test_version_names_the_package_and_chatterbox(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"cached-tts {__version__} (chatterbox-tts ")
+    assert out.startswith(f"cached-tts {__version__} (chatterbox: chatterbox-tts ")
+
+
+def test_version_names_the_fork_that_ships_chatterbox(tmp_path):
+    # A fork installs the same `chatterbox` package under a distribution of its own.
+    site = tmp_path / "site"
+    (site / "chatterbox").mkdir(parents=True)
+    (site / "chatterbox" / "__init__.py").write_text("")
+    info = site / "chatterbox_streaming-0.2.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: chatterbox-streaming\nVersion: 0.2.1\n"
+    )
+    (info / "top_level.txt").write_text("chatterbox\n")
+    (info / "RECORD").write_text(
+        "chatterbox/__init__.py,,\nchatterbox_streaming-0.2.1.dist-info/METADATA,,\n"
+    )
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cached_tts", "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "chatterbox: chatterbox-streaming 0.2.1," in result.stdout
 
 
 def test_ctrl_c_while_modules_import_is_one_line_and_exit_130(tmp_path):

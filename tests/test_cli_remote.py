@@ -154,7 +154,7 @@ def test_stats_without_remote_says_redis_is_not_in_use(folder, capsys):
 # -- ls ---------------------------------------------------------------------------
 
 
-def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
+def test_ls_says_which_disk_entries_are_in_a_shared_tier_and_lists_those_only_there(
     folder, fleet, redis_url, capsys
 ):
     fleet.delete(name_of("b"))
@@ -162,10 +162,12 @@ def test_ls_says_which_disk_entries_are_in_redis_and_lists_those_only_there(
     assert code == 0
     rows = {row["source"]: row for row in json.loads(out)}
     assert set(rows) == {"/voices/a.wav", "/voices/b.wav", "/voices/c.wav"}
-    assert (rows["/voices/a.wav"]["on_disk"], rows["/voices/a.wav"]["in_redis"]) == (True, True)
-    assert (rows["/voices/b.wav"]["on_disk"], rows["/voices/b.wav"]["in_redis"]) == (True, False)
+    assert (rows["/voices/a.wav"]["on_disk"], rows["/voices/a.wav"]["in_shared"]) == (True, True)
+    assert (rows["/voices/b.wav"]["on_disk"], rows["/voices/b.wav"]["in_shared"]) == (True, False)
     only = rows["/voices/c.wav"]
-    assert (only["on_disk"], only["in_redis"], only["file"]) == (False, True, None)
+    assert (only["on_disk"], only["in_shared"], only["file"]) == (False, True, None)
+    # The deprecated name still says the same.
+    assert all(row["in_redis"] is row["in_shared"] for row in rows.values())
     assert only["created"] is not None
     assert only["size"] == fleet.strlen(name_of("c"))
     assert only["content_hash"] == "c" * 64
@@ -186,7 +188,7 @@ def test_ls_without_remote_has_no_redis_column(folder, capsys):
     assert "SHARED" not in out
     assert "/voices/c.wav" not in out
     rows = json.loads(run(capsys, "ls", "--json", "--cache-dir", folder)[1])
-    assert {row["in_redis"] for row in rows} == {None}
+    assert {(row["in_shared"], row["in_redis"]) for row in rows} == {(None, None)}
 
 
 def test_ls_of_an_empty_folder_and_redis_says_so(folder, redis_url, capsys):

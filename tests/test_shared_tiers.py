@@ -331,7 +331,9 @@ def test_erasing_a_voice_reaches_every_shared_tier(tmp_path, redis_url, s3_url, 
     cache.get_or_prepare(key("bob"), preparer())
     erased = Erased()
     erase_content(key("alice").content, None, cache._tiers, erased)
-    assert sorted(erased.redis) == [key("alice").digest] * 2
+    assert sorted(erased.shared) == [key("alice").digest] * 2
+    with pytest.warns(DeprecationWarning, match=r"Erased\.redis is deprecated: use Erased\.shared"):
+        assert erased.redis is erased.shared
     assert not in_redis(redis_url, key("alice"))
     assert object_of(s3_env, s3_url, key("alice")) is None
     assert in_redis(redis_url, key("bob"))

@@ -37,19 +37,63 @@ def _log_to_stderr(target: logging.Logger) -> None:
 
 
 def _version() -> str:
-    import importlib.metadata
+    """The versions of cached-tts, of the chatterbox code, and of Python.
+
+    Names the distribution that ships the ``chatterbox`` package this
+    process imports: ``chatterbox-tts``, or a fork installed under another
+    name (which reuses the module name). Reads metadata only, never imports
+    chatterbox.
+    """
     import platform
 
     from cached_tts import __version__
 
-    try:
-        chatterbox = importlib.metadata.version("chatterbox-tts")
-    except importlib.metadata.PackageNotFoundError:
-        chatterbox = "not installed"
     return (
-        f"cached-tts {__version__} (chatterbox-tts {chatterbox}, "
+        f"cached-tts {__version__} (chatterbox: {_chatterbox_distribution()}, "
         f"Python {platform.python_version()})"
     )
+
+
+def _chatterbox_distribution() -> str:
+    """``"<distribution> <version>"`` of the installed ``chatterbox`` package, or why none."""
+    import importlib.metadata
+
+    from cached_tts import _versions
+
+    package = _versions._chatterbox_folder()  # the key's own lookup
+    if package is None:
+        return "not installed"
+    dist = _versions._distribution_providing(package)
+    if dist is not None:
+        return f"{dist.metadata['Name']} {dist.version}"
+    # A folder on sys.path: which distributions say they ship the name, if any.
+    names = importlib.metadata.packages_distributions().get("chatterbox", [])
+    shipped = f"; installed distributions naming it: {', '.join(names)}" if names else ""
+    return f"from {package}, no installed distribution{shipped}"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, worked out only when asked (it reads installed metadata)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show the versions of cached-tts, chatterbox (the distribution that ships it) "
+            "and Python, and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,  # noqa: ARG002 -- argparse's signature
+        values: object,  # noqa: ARG002
+        option_string: str | None = None,  # noqa: ARG002
+    ) -> None:
+        print(_version())
+        parser.exit()
 
 
 def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -68,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Chatterbox TTS with cached voice preparations.",
     )
     _add_verbose(parser, default=False)
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(

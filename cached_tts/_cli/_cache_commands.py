@@ -51,7 +51,9 @@ def _row(item: EntryRow) -> dict[str, Any]:
         "file": str(item.file) if item.file else None,
         "damaged": item.damage,
         "on_disk": item.on_disk,
-        "in_redis": item.in_redis,
+        "in_shared": item.in_shared,
+        # Deprecated: the same value under its first name, from before buckets.
+        "in_redis": item.in_shared,
     }
 
 
@@ -74,7 +76,7 @@ def _listing(args: argparse.Namespace) -> tuple[list[EntryRow], list[str]]:
             # Sizes from the listing: a read stops early on a value over the size limit.
             held = {stored.digest: stored.size for stored in tier.scan()}
             only += [
-                EntryRow(v.digest, v.info, held[v.digest], v.damage, on_disk=False, in_redis=True)
+                EntryRow(v.digest, v.info, held[v.digest], v.damage, on_disk=False, in_shared=True)
                 for v in read_values(tier, sorted(held.keys() - on_disk - shared))
             ]
             shared |= held.keys()

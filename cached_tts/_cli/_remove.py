@@ -89,9 +89,9 @@ def run_rm(args: argparse.Namespace) -> int:
             elif target.digest is not None:
                 held = []
                 for tier in tiers:
-                    before = len(erased.redis)
+                    before = len(erased.shared)
                     erase_digests([target.digest], None, [tier], erased)
-                    if len(erased.redis) > before:
+                    if len(erased.shared) > before:
                         held.append(tier.describe())
                 erase_digests([target.digest], store, [], erased)
                 held = [str(store.directory)] * bool(erased.disk) + held
