@@ -40,6 +40,7 @@ from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
 from cached_tts._tiers import Found, TierSettings
+from cached_tts._touch import Toucher
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -170,9 +171,8 @@ class ConditionalCache:
         self._counts_lock = threading.Lock()
         self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
         self._seconds_saved = 0.0
-        self._last_touch: dict[str, float] = {}
-        self._touch_lock = threading.Lock()
-        renew_after_fork(self, _counts_lock=threading.Lock, _touch_lock=threading.Lock)
+        self._toucher = self._open_toucher()
+        renew_after_fork(self, _counts_lock=threading.Lock)
 
     @property
     def directory(self) -> Path | None:
@@ -231,7 +231,8 @@ class ConditionalCache:
         entry = self._memory.get(key.digest)
         if entry is not None:
             self._count("memory", entry)
-            self._touch_now_and_then(key)
+            if self._toucher is not None:
+                self._toucher.note(key.digest)
         return entry
 
     def get_or_prepare(
@@ -428,21 +429,19 @@ class ConditionalCache:
             return
         self._disk_writes.succeeded()
 
-    def _touch_now_and_then(self, key: EntryKey) -> None:
+    def _open_toucher(self) -> Toucher[str] | None:
+        """What marks the disk entries of memory hits as used, off the hit's path."""
         store = self._store
         if store is None or not store.writable:
-            return
-        now = time.monotonic()
-        if now - self._last_touch.get(key.digest, 0.0) < _TOUCH_INTERVAL_SECONDS:
-            return
-        with self._touch_lock:
-            self._last_touch[key.digest] = now
-            if len(self._last_touch) > 2 * len(self._memory) + 64:
-                # Only memory hits touch: forget keys the memory tier let go.
-                self._last_touch = {
-                    digest: at for digest, at in self._last_touch.items() if digest in self._memory
-                }
-        store.touch(key)
+            return None
+        writes = self._disk_writes
+        return Toucher(
+            store.touch,
+            # Not while the folder is set aside: it may be a hung mount.
+            may_touch=writes.available,
+            interval=_TOUCH_INTERVAL_SECONDS,
+            held=self._memory,
+        )
 
     # -- stats and housekeeping --------------------------------------------
 
@@ -487,8 +486,8 @@ class ConditionalCache:
         Entries in shared tiers (Redis, object stores) are the fleet's and stay.
         """
         self._memory.clear()
-        with self._touch_lock:
-            self._last_touch.clear()
+        if self._toucher is not None:
+            self._toucher.forget()
         self._hasher.forget()
         if self._store is not None:
             self._store.clear()
@@ -510,9 +509,8 @@ class ConditionalCache:
         content = clip_hash(clip)
         erased = Erased()
         erased.memory.extend(self._memory.discard_made_from(content))
-        with self._touch_lock:
-            for digest in erased.memory:
-                self._last_touch.pop(digest, None)
+        if self._toucher is not None:
+            self._toucher.forget(erased.memory)
         erase_content(content, self._store, self._tiers, erased)
         return erased.count
 

@@ -200,10 +200,10 @@ class DiskStore:
         )
         return sum(f.size for files in (*entries, *hashes) for f in files)
 
-    def touch(self, key: EntryKey) -> None:
-        """Mark the entry for ``key`` as just used."""
+    def touch(self, digest: str) -> None:
+        """Mark the entry whose key digest is ``digest`` as just used."""
         with contextlib.suppress(OSError):
-            os.utime(self.path_for(key))
+            os.utime(os.path.join(self._entries, f"{digest}{ENTRY_SUFFIX}"))
 
     def files(self) -> list[StoredFile]:
         """Every entry file, least recently used first."""

@@ -241,6 +241,7 @@ def test_every_lock_a_cache_and_its_tiers_hold_is_renewed_after_fork(busy):
         "ObjectStoreTier",
         "OpenOnce",
         "SingleFlight",
+        "Toucher",
     }
     unrenewed = {
         type(item).__name__: lock_attributes(item) - renewed(item)
