@@ -39,7 +39,7 @@ from cached_tts._shared_tiers import Remote, open_tiers
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
-from cached_tts._tiers import Found, TierSettings
+from cached_tts._tiers import Found, TierSettings, size_problem
 from cached_tts._touch import Toucher
 
 __all__ = [
@@ -153,7 +153,9 @@ class ConditionalCache:
         self._memory = MemoryTier(max_memory_bytes)
         # Set once: a failing folder is skipped through its health, never unset,
         # so a thread that read self._store may always use it.
-        self._store: Final = self._open_store(cache_dir, max_disk_bytes)
+        # Disk reads take no more than a shared tier's do: a file larger is damage.
+        max_entry_bytes = (remote_settings or TierSettings()).max_value_bytes
+        self._store: Final = self._open_store(cache_dir, max_disk_bytes, max_entry_bytes)
         where = self._store.directory if self._store else cache_dir
         self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
         self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
@@ -374,11 +376,11 @@ class ConditionalCache:
         if not self._tiers or store is None:
             return False
         try:
-            data = store.path_for(key).read_bytes()
+            data = bytes(store.read_file(store.path_for(key)))
         except OSError:
             return False
-        if check(data, key.digest)[1] is not None:  # damaged: never shared
-            return False
+        if size_problem(data, store.max_entry_bytes) or check(data, key.digest)[1] is not None:
+            return False  # damaged: never shared
         for tier in self._tiers:
             tier.put(key, data)
         return True
@@ -386,11 +388,11 @@ class ConditionalCache:
     # -- the disk tier ----------------------------------------------------
 
     def _open_store(
-        self, cache_dir: str | os.PathLike[str] | None, max_bytes: int | None
+        self, cache_dir: str | os.PathLike[str] | None, max_bytes: int | None, max_entry_bytes: int
     ) -> DiskStore | None:
         if cache_dir is None:
             return None
-        store = DiskStore(Path(cache_dir).expanduser(), max_bytes)
+        store = DiskStore(Path(cache_dir).expanduser(), max_bytes, max_entry_bytes=max_entry_bytes)
         try:
             store.prepare()
         except OSError as exc:
