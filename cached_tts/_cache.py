@@ -151,10 +151,10 @@ class ConditionalCache:
         if isinstance(cache_dir, _DefaultDir):
             cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
-        # Set once: a failing folder is skipped through its health, never unset,
-        # so a thread that read self._store may always use it.
         # Disk reads take no more than a shared tier's do: a file larger is damage.
         max_entry_bytes = (remote_settings or TierSettings()).max_value_bytes
+        # Set once: a failing folder is skipped through its health, never unset,
+        # so a thread that read self._store may always use it.
         self._store: Final = self._open_store(cache_dir, max_disk_bytes, max_entry_bytes)
         where = self._store.directory if self._store else cache_dir
         self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
