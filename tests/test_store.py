@@ -17,6 +17,7 @@ from cached_tts import ConditionalCache
 from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._keys import EntryKey
 from cached_tts._store import DiskStore
+from cached_tts._tiers import TierSettings
 
 
 def key_for(n):
@@ -365,3 +366,16 @@ def test_an_entry_file_over_the_bound_is_damage_and_is_not_written(tmp_path, cap
         assert small.read(key_for(1)) is None
     assert "over max_value_bytes (512 bytes)" in caplog.text
     assert small.files() == []  # removed like other damage
+
+
+def test_a_caches_folder_takes_the_bound_of_its_shared_tiers(tmp_path):
+    """An entry a shared tier may serve is one the folder may keep, and no other."""
+    folder = tmp_path / "cache"
+    small = ConditionalCache(folder, remote=None, remote_settings=TierSettings(max_value_bytes=512))
+    small.get_or_prepare(key_for(1), lambda: entry_for(1))  # about 1 KB
+    assert small.stats().disk_entries == 0
+    roomy = TierSettings(max_value_bytes=4096)
+    ConditionalCache(folder, remote=None, remote_settings=roomy).get_or_prepare(
+        key_for(1), lambda: entry_for(1)
+    )
+    assert small.stats().disk_entries == 1
