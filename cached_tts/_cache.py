@@ -39,7 +39,8 @@ from cached_tts._shared_tiers import Remote, open_env_tiers, open_tiers
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
 from cached_tts._store import DiskStore
-from cached_tts._tiers import Found, TierSettings
+from cached_tts._tiers import Found, TierSettings, size_problem
+from cached_tts._touch import Toucher
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -160,9 +161,11 @@ class ConditionalCache:
         if isinstance(cache_dir, _DefaultDir):
             cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
+        # Disk reads take no more than a shared tier's do: a file larger is damage.
+        max_entry_bytes = (remote_settings or TierSettings()).max_value_bytes
         # Set once: a failing folder is skipped through its health, never unset,
         # so a thread that read self._store may always use it.
-        self._store: Final = self._open_store(cache_dir, max_disk_bytes)
+        self._store: Final = self._open_store(cache_dir, max_disk_bytes, max_entry_bytes)
         where = self._store.directory if self._store else cache_dir
         self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
         self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
@@ -183,9 +186,8 @@ class ConditionalCache:
         self._counts_lock = threading.Lock()
         self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
         self._seconds_saved = 0.0
-        self._last_touch: dict[str, float] = {}
-        self._touch_lock = threading.Lock()
-        renew_after_fork(self, _counts_lock=threading.Lock, _touch_lock=threading.Lock)
+        self._toucher = self._open_toucher()
+        renew_after_fork(self, _counts_lock=threading.Lock)
 
     @property
     def directory(self) -> Path | None:
@@ -257,7 +259,8 @@ class ConditionalCache:
         entry = self._memory.get(key.digest)
         if entry is not None:
             self._count("memory", entry)
-            self._touch_now_and_then(key)
+            if self._toucher is not None:
+                self._toucher.note(key.digest)
         return entry
 
     def get_or_prepare(
@@ -404,11 +407,11 @@ class ConditionalCache:
         if not self._tiers or store is None:
             return False
         try:
-            data = store.path_for(key).read_bytes()
+            data = bytes(store.read_file(store.path_for(key)))
         except OSError:
             return False
-        if check(data, key.digest)[1] is not None:  # damaged: never shared
-            return False
+        if size_problem(data, store.max_entry_bytes) or check(data, key.digest)[1] is not None:
+            return False  # damaged: never shared
         for tier in self._tiers:
             tier.put(key, data)
         return True
@@ -416,11 +419,11 @@ class ConditionalCache:
     # -- the disk tier ----------------------------------------------------
 
     def _open_store(
-        self, cache_dir: str | os.PathLike[str] | None, max_bytes: int | None
+        self, cache_dir: str | os.PathLike[str] | None, max_bytes: int | None, max_entry_bytes: int
     ) -> DiskStore | None:
         if cache_dir is None:
             return None
-        store = DiskStore(Path(cache_dir).expanduser(), max_bytes)
+        store = DiskStore(Path(cache_dir).expanduser(), max_bytes, max_entry_bytes=max_entry_bytes)
         try:
             store.prepare()
         except OSError as exc:
@@ -459,21 +462,19 @@ class ConditionalCache:
             return
         self._disk_writes.succeeded()
 
-    def _touch_now_and_then(self, key: EntryKey) -> None:
+    def _open_toucher(self) -> Toucher[str] | None:
+        """What marks the disk entries of memory hits as used, off the hit's path."""
         store = self._store
         if store is None or not store.writable:
-            return
-        now = time.monotonic()
-        if now - self._last_touch.get(key.digest, 0.0) < _TOUCH_INTERVAL_SECONDS:
-            return
-        with self._touch_lock:
-            self._last_touch[key.digest] = now
-            if len(self._last_touch) > 2 * len(self._memory) + 64:
-                # Only memory hits touch: forget keys the memory tier let go.
-                self._last_touch = {
-                    digest: at for digest, at in self._last_touch.items() if digest in self._memory
-                }
-        store.touch(key)
+            return None
+        writes = self._disk_writes
+        return Toucher(
+            store.touch,
+            # Not while the folder is set aside: it may be a hung mount.
+            may_touch=writes.available,
+            interval=_TOUCH_INTERVAL_SECONDS,
+            held=self._memory,
+        )
 
     # -- stats and housekeeping --------------------------------------------
 
@@ -518,8 +519,8 @@ class ConditionalCache:
         Entries in shared tiers (Redis, object stores) are the fleet's and stay.
         """
         self._memory.clear()
-        with self._touch_lock:
-            self._last_touch.clear()
+        if self._toucher is not None:
+            self._toucher.forget()
         self._hasher.forget()
         if self._store is not None:
             self._store.clear()
@@ -541,9 +542,8 @@ class ConditionalCache:
         content = clip_hash(clip)
         erased = Erased()
         erased.memory.extend(self._memory.discard_made_from(content))
-        with self._touch_lock:
-            for digest in erased.memory:
-                self._last_touch.pop(digest, None)
+        if self._toucher is not None:
+            self._toucher.forget(erased.memory)
         erase_content(content, self._store, self._tiers, erased)
         return erased.count
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cached_tts._copies import HOST, Copier, copier, fresh_copies
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._schema import FieldSpec, schema_problem
 
 if TYPE_CHECKING:
@@ -255,6 +256,8 @@ def _exaggeration_copier(exaggeration: Any) -> Copier:
 
 
 _exaggerations_lock = threading.Lock()
+# A thread of the parent filling the memo when it forked does not exist in the child.
+renew_after_fork(sys.modules[__name__], _exaggerations_lock=threading.Lock)
 
 
 def _exaggeration_template(exaggeration: Any) -> torch.Tensor:

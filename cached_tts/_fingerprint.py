@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import stat
+import sys
 import threading
 import weakref
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from operator import is_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._hashing import FileHasher, StatSignature
 
 if TYPE_CHECKING:
@@ -275,6 +277,13 @@ def set_model_id(model: Any, model_id: str) -> None:
 # never holds up another model's lookups.
 _memo_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _memo_locks_guard = threading.Lock()
+# A thread of the parent that was hashing when it forked does not exist in the
+# child: its lock would stay taken there forever.
+renew_after_fork(
+    sys.modules[__name__],
+    _memo_locks=weakref.WeakKeyDictionary,
+    _memo_locks_guard=threading.Lock,
+)
 
 
 def _memo_lock(model: Any) -> threading.Lock:
@@ -283,18 +292,6 @@ def _memo_lock(model: Any) -> threading.Lock:
         with _memo_locks_guard:  # held only to create the lock, never while hashing
             lock = _memo_locks.setdefault(model, threading.Lock())
     return lock
-
-
-def _reset_memo_locks() -> None:
-    # A thread of the parent that was hashing when it forked does not exist in
-    # the child: its lock would stay taken there forever.
-    global _memo_locks, _memo_locks_guard  # noqa: PLW0603
-    _memo_locks = weakref.WeakKeyDictionary()
-    _memo_locks_guard = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_memo_locks)
 
 
 def _instance_weights_digest(model: Any, *, fresh: bool = False) -> str:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cachetools import LRUCache
 
@@ -64,6 +65,10 @@ _HASH_ATTEMPTS = 3
 
 #: Remembered hashes are ``<memo_dir>/<digest of host and path><MEMO_SUFFIX>``.
 MEMO_SUFFIX = ".json"
+
+# A remembered hash is a path (at most 4 KiB on Linux) and a few numbers: a
+# larger file (a sparse one, say) is garbled, never read whole.
+_MAX_MEMO_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -259,8 +264,7 @@ class FileHasher:
         if memo_file is None:
             return None
         try:
-            with open(memo_file, "rb", buffering=0) as f:
-                record = json.loads(f.read())
+            record = _read_memo(memo_file)
             if record["path"] == name and tuple(record["signature"]) == signature.as_tuple():
                 _mark_used(memo_file)
                 return str(record["sha256"])
@@ -293,10 +297,19 @@ def remembered_path(memo_file: Path) -> str | None:
     '/clips/a.wav'
     """
     try:
-        path = json.loads(memo_file.read_bytes())["path"]
+        path = _read_memo(memo_file)["path"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return path if isinstance(path, str) else None
+
+
+def _read_memo(memo_file: str | os.PathLike[str]) -> Any:
+    """The JSON record in ``memo_file``; ``ValueError`` if it is too large to be one."""
+    with open(memo_file, "rb", buffering=0) as f:
+        data = f.read(_MAX_MEMO_BYTES + 1)
+    if len(data) > _MAX_MEMO_BYTES:
+        raise ValueError(f"{memo_file} is over {_MAX_MEMO_BYTES} bytes: not a remembered hash")
+    return json.loads(data)
 
 
 def _mark_used(memo_file: str) -> None:

@@ -25,7 +25,9 @@ refuses, rather than denies the existence of, a missing object to keys that
 may not list the bucket). A store that does not answer costs at most
 :attr:`TierSettings.call_timeout` per call (building a client, once per
 process, may take :attr:`TierSettings.open_timeout`), then a back-off during
-which the tier is skipped.
+which the tier is skipped. Lookups that need the client while it is being
+built wait for that one attempt, never past its deadline, and skip the tier
+together when it fails: they never queue for attempts of their own.
 
 An object store has no lease: workers that miss the same voice at the same
 time may each prepare it once. With a Redis tier in the list, its lease gives
@@ -48,6 +50,7 @@ from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._deadline import DeadlineRunner
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys import EntryKey
+from cached_tts._open_once import OpenFailedElsewhereError, OpenOnce
 from cached_tts._remote import redacted
 from cached_tts._tiers import SharedTier, StoredObject, TierSettings
 
@@ -209,8 +212,12 @@ class ObjectStoreTier(SharedTier):
         self._scheme = scheme
         self._root = root
         self._lock = threading.Lock()
-        self._fs: AbstractFileSystem | None = None
-        self._pid = 0
+        renew_after_fork(self, _lock=threading.Lock)
+        # A filesystem's connections and event loop do not survive a fork: the
+        # opener forgets it in a forked child, which opens its own.
+        self._client: OpenOnce[AbstractFileSystem] = OpenOnce(
+            self._open, timeout=settings.open_timeout
+        )
         self._warned: set[str] = set()
         # file:// calls run in threads of their own, which a hung mount may keep.
         self._runner = DeadlineRunner()
@@ -391,26 +398,24 @@ class ObjectStoreTier(SharedTier):
     # -- the store -------------------------------------------------------------
 
     def _filesystem(self) -> AbstractFileSystem:
-        # A filesystem's connections and event loop do not survive a fork:
-        # a forked worker opens its own.
-        pid = os.getpid()
-        with self._lock:
-            if self._fs is None or self._pid != pid:
-                fs = self._open_filesystem()
-                self._set_up(fs)
-                self._fs, self._pid = fs, pid
-            return self._fs
+        return self._client.get()
 
-    def _set_up(self, fs: AbstractFileSystem) -> None:
-        """Build the client once, under ``open_timeout``: it may look up credentials.
+    def _open(self) -> AbstractFileSystem:
+        """Build the client, within ``open_timeout``: it may look up credentials.
 
         Finding credentials (a container's or an instance's metadata service)
         can take longer than a call may; the first lookup of a cold process
         must not time out on it and back off.
         """
+        fs = self._open_filesystem()
         set_session = getattr(fs, "set_session", None)  # s3fs
         if fs.async_impl and set_session is not None:
             _run_async(fs, set_session, timeout=self.settings.open_timeout)
+        return fs
+
+    def _failed(self, exc: BaseException) -> None:
+        if not isinstance(exc, OpenFailedElsewhereError):  # the caller that waited first counts it
+            super()._failed(exc)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``fs.<method>(...)``, within ``call_timeout`` for stores reached over a network."""

@@ -15,6 +15,11 @@ recently used), then the least recently used entries, each with its lock, and
 temporary files a killed writer left. A damaged entry is logged, removed, and
 reported as absent, so the caller recomputes it.
 
+No read takes more than ``max_entry_bytes`` and one byte, the bound of the
+shared tiers (:attr:`TierSettings.max_value_bytes`): a larger file, such as a
+sparse one of 8 GiB, is damage like any other (logged, removed, recomputed),
+never loaded whole. Entries over the bound are not written.
+
 A folder that cannot be written (a cache baked into an image, a read-only
 volume, a folder another user warmed) is still read: ``writable`` says which.
 """
@@ -38,6 +43,7 @@ from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import EntryInfo, check, decode, encode
 from cached_tts._hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys import EntryKey
+from cached_tts._tiers import TierSettings, size_problem
 
 if TYPE_CHECKING:
     from cached_tts._entry import Entry
@@ -94,9 +100,15 @@ class DiskStore:
     (4.0, 'a.wav')
     """
 
-    def __init__(self, directory: Path, max_bytes: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, max_bytes: int | None = None, *, max_entry_bytes: int | None = None
+    ) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        #: The largest entry file read or written; the shared tiers' bound by default.
+        self.max_entry_bytes = (
+            TierSettings().max_value_bytes if max_entry_bytes is None else max_entry_bytes
+        )
         self.entries_dir = directory / "entries"
         self.locks_dir = directory / "locks"
         self.hashes_dir = directory / "hashes"
@@ -142,14 +154,20 @@ class DiskStore:
         try:
             with open(path, "rb", buffering=0) as f:
                 st = os.fstat(f.fileno())
-                data = _read_whole(f, st.st_size)
+                data = _read_whole(f, min(st.st_size, self.max_entry_bytes + 1))
         except FileNotFoundError:
             return None
-        try:
-            # The tensors share the bytes just read: no one else holds them.
-            found = decode(data, key, owned=True)
-        except DamagedEntryError as exc:
-            logger.warning("Removing damaged cache entry %s (%s); it will be recomputed", path, exc)
+        damage = size_problem(data, self.max_entry_bytes)
+        if damage is None:
+            try:
+                # The tensors share the bytes just read: no one else holds them.
+                found = decode(data, key, owned=True)
+            except DamagedEntryError as exc:
+                damage = str(exc)
+        if damage is not None:
+            logger.warning(
+                "Removing damaged cache entry %s (%s); it will be recomputed", path, damage
+            )
             self._remove(Path(path), st.st_ino)
             return None
         with contextlib.suppress(OSError):
@@ -164,7 +182,17 @@ class DiskStore:
         self.write_bytes(key, encode(key, entry, source=source, created=created))
 
     def write_bytes(self, key: EntryKey, data: bytes) -> None:
-        """Store an encoded entry (as :func:`encode` makes it) atomically, then evict."""
+        """Store an encoded entry (as :func:`encode` makes it) atomically, then evict.
+
+        An entry over ``max_entry_bytes`` is not stored: no read would take it.
+        """
+        if len(data) > self.max_entry_bytes:
+            logger.debug(
+                "Not storing %s on disk: %d bytes is over max_value_bytes",
+                key.digest[:12],
+                len(data),
+            )
+            return
         path = self.path_for(key)
         write_atomically(path, data)
         if self.max_bytes is not None:
@@ -200,10 +228,10 @@ class DiskStore:
         )
         return sum(f.size for files in (*entries, *hashes) for f in files)
 
-    def touch(self, key: EntryKey) -> None:
-        """Mark the entry for ``key`` as just used."""
+    def touch(self, digest: str) -> None:
+        """Mark the entry whose key digest is ``digest`` as just used."""
         with contextlib.suppress(OSError):
-            os.utime(self.path_for(key))
+            os.utime(os.path.join(self._entries, f"{digest}{ENTRY_SUFFIX}"))
 
     def files(self) -> list[StoredFile]:
         """Every entry file, least recently used first."""
@@ -218,11 +246,23 @@ class DiskStore:
         scanned = []
         for stored in self.files():
             try:
-                data = stored.path.read_bytes()
+                data = self.read_file(stored.path)
             except FileNotFoundError:
                 continue  # removed by someone else meanwhile
-            scanned.append(ScannedEntry(stored, *check(data, stored.path.stem)))
+            too_large = size_problem(data, self.max_entry_bytes)
+            if too_large is not None:
+                scanned.append(ScannedEntry(stored, None, too_large))
+            else:
+                scanned.append(ScannedEntry(stored, *check(data, stored.path.stem)))
         return scanned
+
+    def read_file(self, path: str | os.PathLike[str]) -> bytearray:
+        """The bytes of the entry file at ``path``, unverified: ``max_entry_bytes + 1`` at most.
+
+        A longer file reads as its start, which :func:`size_problem` calls damage.
+        """
+        with open(path, "rb", buffering=0) as f:
+            return _read_whole(f, min(os.fstat(f.fileno()).st_size, self.max_entry_bytes + 1))
 
     def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
         """Remove files until the whole folder fits; returns how many entries went.

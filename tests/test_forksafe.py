@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import uuid
 
 import pytest
 from forking import in_forked_child, start_child, wait_for_child
 from strategies import voice_entry
 
-from cached_tts import ConditionalCache, EntryKey
-from cached_tts._entry import Entry
+from cached_tts import ConditionalCache, EntryKey, _entry
+from cached_tts._entry import Entry, _exaggeration_copier
+from cached_tts._format import encode
 from cached_tts._memory import MemoryTier
+from cached_tts._objectstore import open_object_store
 from cached_tts._singleflight import SingleFlight
 from cached_tts._voice import model_lock
 
@@ -54,7 +58,7 @@ def test_a_child_forked_while_a_lock_is_held_can_take_it():
     lock = model_lock(model)
 
     def hold(parked):
-        with tier._lock, lock:
+        with tier._lock, lock, _entry._exaggerations_lock:
             parked.park()
 
     parked = Parked(hold)
@@ -65,6 +69,8 @@ def test_a_child_forked_while_a_lock_is_held_can_take_it():
             assert tier.get("k") is not None
             with model_lock(model):
                 pass
+            # An exaggeration never asked for before fills the memo under its lock.
+            assert _exaggeration_copier(0.123456).tensor.item() == pytest.approx(0.123456)
 
         assert in_forked_child(child, timeout=CHILD_TIMEOUT) == "ok"
     finally:
@@ -110,3 +116,40 @@ def test_a_child_forked_mid_preparation_looks_up_the_same_voice(tmp_path):
         assert wait_for_child(pid, timeout=CHILD_TIMEOUT) == "ok"
     finally:
         parked.release()
+
+
+def test_a_child_forked_while_a_thread_opens_the_bucket_client_looks_up_at_once():
+    """``warm(background=True)`` then ``gunicorn --preload``: a fork lands mid-open.
+
+    The parent's thread is inside the opening of the client (as while credentials
+    are looked up); the child, which has no such thread, opens its own.
+    """
+    url = f"memory://cached-tts-tests/{uuid.uuid4().hex}/prod"
+    data = encode(key(), entry(), source="voice.wav", created=1.0)
+    open_object_store(url).put(key(), data)  # the bucket holds the voice
+    tier = open_object_store(url)
+    parent = os.getpid()
+    real_open = tier._open_filesystem
+    parked_in_open = []
+
+    def open_filesystem():
+        if os.getpid() == parent:
+            parked_in_open[0].park()
+        return real_open()
+
+    def look_up(parked):
+        parked_in_open.append(parked)
+        tier.get(key())
+
+    tier._open_filesystem = open_filesystem
+    opening = Parked(look_up)
+    try:
+
+        def child():
+            found = tier.get(key())
+            assert found is not None
+            assert found[1] == data
+
+        assert in_forked_child(child, timeout=CHILD_TIMEOUT) == "ok"
+    finally:
+        opening.release()

@@ -222,3 +222,39 @@ def test_a_memo_record_that_does_not_match_the_file_is_not_trusted(tmp_path, for
     later = FileHasher(memo_dir)
     assert later.hash(clip) == hashlib.sha256(b"RIFF forged memo").hexdigest()
     assert later.hashes_computed == 1
+
+
+@pytest.mark.usefixtures("clock_ahead")
+def test_a_sparse_memo_file_is_ignored_without_reading_it_whole(tmp_path, monkeypatch):
+    clip = write_old_file(tmp_path / "voice.wav", b"RIFF sparse memo")
+    memo_dir = tmp_path / "hashes"
+    FileHasher(memo_dir).hash(clip)
+    (memo_file,) = memo_dir.glob("*.json")
+    os.truncate(memo_file, 8 * 1024**3)  # holes after the record: 8 GiB to a whole read
+    asked = []
+    real_open = open
+
+    class Bounded:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def read(self, size=-1):
+            asked.append(size)
+            assert 0 <= size <= 1024**2, "a read of the whole file"
+            return self.f.read(size)
+
+    def opening(path, *args, **kwargs):
+        f = real_open(path, *args, **kwargs)
+        return Bounded(f) if str(path) == str(memo_file) else f
+
+    monkeypatch.setattr("builtins.open", opening)
+    later = FileHasher(memo_dir)
+    assert later.hash(clip) == hashlib.sha256(b"RIFF sparse memo").hexdigest()
+    assert later.hashes_computed == 1  # taken as garbled: hashed anew
+    assert asked  # the memo was looked at, and only its start read

@@ -14,10 +14,12 @@ import pytest
 from strategies import voice_entry
 from test_format import assert_same_entry
 
+from cached_tts._forksafe import renew_all
 from cached_tts._format import decode, encode
 from cached_tts._health import Backoff
 from cached_tts._keys import EntryKey
 from cached_tts._objectstore import is_object_store_url, open_object_store
+from cached_tts._open_once import OpenOnce
 from cached_tts._tiers import TierSettings
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
@@ -337,10 +339,15 @@ class Failing:
         return fail
 
 
+def open_with(tier, open_filesystem):
+    """Make ``tier`` open its filesystem with ``open_filesystem`` from now on."""
+    tier._open_filesystem = open_filesystem
+    tier._client = OpenOnce(tier._open, timeout=tier.settings.open_timeout)
+
+
 def refuse_writes(tier, monkeypatch):
     real = tier._filesystem()
-    tier._open_filesystem = lambda: Refusing(real)
-    tier._fs = None
+    open_with(tier, lambda: Refusing(real))
 
     def unwritable_folder(*_args, **_kwargs):
         raise PermissionError("Permission denied")
@@ -389,8 +396,7 @@ def test_a_failing_store_is_skipped_during_the_back_off_then_retried(url, monkey
     settings = TierSettings(backoff=Backoff(initial=5.0, maximum=60.0))
     tier = open_object_store(url, settings)
     failing = Failing()
-    tier._open_filesystem = lambda: failing
-    tier._fs = None
+    open_with(tier, lambda: failing)
     with caplog.at_level(logging.WARNING, logger="cached_tts"):
         assert tier.get(KEY) is None
         tier.put(KEY, encoded())
@@ -410,19 +416,18 @@ def test_a_failing_store_is_skipped_during_the_back_off_then_retried(url, monkey
     # The store answers again: the tier is back in use.
     real = open_object_store(url)
     real.put(KEY, encoded())
-    tier._open_filesystem = real._open_filesystem
-    tier._fs = None
+    open_with(tier, real._open_filesystem)
     clock.now += 1.0
     with caplog.at_level(logging.INFO, logger="cached_tts"):
         assert tier.get(KEY)[1] == encoded()
     assert "is back in use" in caplog.text
 
 
-def test_a_forked_worker_opens_its_own_filesystem(monkeypatch):
+def test_a_forked_worker_opens_its_own_filesystem():
     tier = open_object_store(f"memory://cached-tts-tests/{uuid.uuid4().hex}")
     first = tier._filesystem()
     assert tier._filesystem() is first
-    monkeypatch.setattr("cached_tts._objectstore.os.getpid", lambda: -1)
+    renew_all()  # what a forked child runs first
     assert tier._filesystem() is not first
 
 

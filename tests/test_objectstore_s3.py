@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 from redis_server import SilentServer
@@ -234,8 +235,11 @@ def test_a_missing_bucket_is_a_failure_not_a_refusal(caplog):
         tier.ping()
 
 
-def slow_set_up(monkeypatch, seconds):
-    """Building the S3 client takes ``seconds``, as a slow credentials lookup would."""
+def slow_set_up(monkeypatch, seconds, started=None):
+    """Building the S3 client takes ``seconds``, as a slow credentials lookup would.
+
+    Each build begun is added to ``started``, if given.
+    """
     import asyncio
 
     import s3fs
@@ -244,6 +248,8 @@ def slow_set_up(monkeypatch, seconds):
 
     async def slow(self, *args, **kwargs):
         if self._s3 is None:  # building it; later calls reuse it
+            if started is not None:
+                started.append(self)
             await asyncio.sleep(seconds)
         return await original(self, *args, **kwargs)
 
@@ -271,6 +277,40 @@ def test_a_client_that_never_gets_built_costs_one_open_timeout(monkeypatch):
     lookup.start()
     lookup.join(timeout=120)  # a hang guard, far beyond the 0.3 s limit
     assert returned == [None]
+    assert tier.stats().errors == 1
+    assert not tier.available()
+
+
+@pytest.mark.usefixtures("s3_env")
+def test_lookups_during_a_hung_open_wait_one_open_timeout_and_never_queue(monkeypatch):
+    """8 cold lookups at once while credentials never come: one open, one failure.
+
+    Taking turns on the open, the k-th lookup waited k open timeouts (8 s here).
+    """
+    attempts = []
+    slow_set_up(monkeypatch, 3600, started=attempts)
+    settings = TierSettings(open_timeout=1.0, backoff=Backoff(initial=60.0))
+    tier = open_object_store("s3://voices/prod", settings)
+    callers = 8
+    together = threading.Barrier(callers)
+    timed = []
+
+    def lookup():
+        together.wait()
+        started = time.monotonic()
+        found = tier.get(KEY)
+        timed.append((found, time.monotonic() - started))
+
+    threads = [threading.Thread(target=lookup, daemon=True) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)  # a hang guard, far beyond any limit here
+    assert len(timed) == callers
+    assert all(found is None for found, _seconds in timed)
+    assert len(attempts) == 1
+    # The documented deadline of a cold lookup, with room for a loaded machine.
+    assert max(seconds for _found, seconds in timed) < settings.open_timeout + 3.0
     assert tier.stats().errors == 1
     assert not tier.available()
 

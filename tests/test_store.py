@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import sys
 import time
 
 import pytest
 import torch
+from forking import in_forked_child
 from strategies import voice_entry
 
+from cached_tts import ConditionalCache
 from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._keys import EntryKey
 from cached_tts._store import DiskStore
+from cached_tts._tiers import TierSettings
 
 
 def key_for(n):
@@ -292,3 +296,86 @@ def test_a_new_processs_first_remembered_hash_evicts_only_from_a_folder_over_bud
     over.noted(100)
     assert [f.path for f in over.files()] == [writer.path_for(key_for(n)) for n in (1, 2)]
     assert (writer.hashes_dir / "remembered.json").exists()  # hashes keep their share
+
+
+# -- every read is bounded ---------------------------------------------------------
+
+EIGHT_GIB = 8 * 1024**3
+
+
+def with_little_memory(function):
+    """``function()`` in a forked child that may map at most 2 GiB more than it has.
+
+    There a read that allocates a file's 8 GiB raises ``MemoryError``, as on a
+    worker with less memory, rather than take the test machine's.
+    """
+    import resource
+
+    def limited():
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + 2 * 1024**3, hard))
+        function()
+
+    return in_forked_child(limited, timeout=120.0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the child's memory limit is read in /proc")
+def test_a_sparse_entry_file_of_8_gib_is_damage_not_a_memory_error(tmp_path, caplog):
+    folder = tmp_path / "cache"
+    ConditionalCache(folder, remote=None).get_or_prepare(key_for(1), lambda: entry_for(1))
+    (path,) = (folder / "entries").glob("*.safetensors")
+    os.truncate(path, EIGHT_GIB)  # holes: no disk used, 8 GiB to whoever reads it whole
+
+    def look_up():
+        prepared = []
+        cache = ConditionalCache(folder, remote=None)
+        with caplog.at_level(logging.WARNING, logger="cached_tts"):
+            entry = cache.get_or_prepare(key_for(1), lambda: prepared.append(1) or entry_for(1))
+        assert entry.tensors
+        assert prepared == [1]  # a miss: recomputed
+        assert "over max_value_bytes" in caplog.text
+        assert path.stat().st_size < 1024**2  # removed like other damage, and written anew
+
+    assert with_little_memory(look_up) == "ok"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the child's memory limit is read in /proc")
+def test_listing_a_sparse_entry_file_of_8_gib_reports_it_damaged(store):
+    store.write(key_for(1), entry_for(1), source="voice.wav")
+    store.write(key_for(2), entry_for(2), source="voice.wav")
+    os.truncate(store.path_for(key_for(1)), EIGHT_GIB)
+
+    def scan():
+        damage = {found.file.path: found.damage for found in store.scan()}
+        assert "over max_value_bytes" in damage[store.path_for(key_for(1))]
+        assert damage[store.path_for(key_for(2))] is None
+
+    assert with_little_memory(scan) == "ok"
+
+
+def test_an_entry_file_over_the_bound_is_damage_and_is_not_written(tmp_path, caplog):
+    small = DiskStore(tmp_path / "cache", max_entry_bytes=512)
+    small.prepare()
+    small.write(key_for(1), entry_for(1), source="voice.wav")  # about 1 KB: not stored
+    assert small.files() == []
+    roomy = DiskStore(tmp_path / "cache")
+    roomy.write(key_for(1), entry_for(1), source="voice.wav")
+    with caplog.at_level(logging.WARNING, logger="cached_tts"):
+        assert small.read(key_for(1)) is None
+    assert "over max_value_bytes (512 bytes)" in caplog.text
+    assert small.files() == []  # removed like other damage
+
+
+def test_a_caches_folder_takes_the_bound_of_its_shared_tiers(tmp_path):
+    """An entry a shared tier may serve is one the folder may keep, and no other."""
+    folder = tmp_path / "cache"
+    small = ConditionalCache(folder, remote=None, remote_settings=TierSettings(max_value_bytes=512))
+    small.get_or_prepare(key_for(1), lambda: entry_for(1))  # about 1 KB
+    assert small.stats().disk_entries == 0
+    roomy = TierSettings(max_value_bytes=4096)
+    ConditionalCache(folder, remote=None, remote_settings=roomy).get_or_prepare(
+        key_for(1), lambda: entry_for(1)
+    )
+    assert small.stats().disk_entries == 1
