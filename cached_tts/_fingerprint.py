@@ -36,6 +36,7 @@ __all__ = [
     "CHECKPOINT_ATTR",
     "FINGERPRINT_ATTR",
     "MODEL_ID_ATTR",
+    "SETTINGS_MEMO_ATTR",
     "WEIGHTS_MEMO_ATTR",
     "CheckpointRead",
     "checkpoint_fingerprint",
@@ -59,6 +60,8 @@ MODEL_ID_ATTR = "_cached_tts_model_id"
 CHECKPOINT_ATTR = "_cached_tts_checkpoint"
 FINGERPRINT_ATTR = "_cached_tts_fingerprint"
 WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
+#: What the key's settings remember of a model's modules (see cached_tts._keys).
+SETTINGS_MEMO_ATTR = "_cached_tts_state_memo"
 
 # Checkpoint files that hold the weights preparation reads, across the English,
 # multilingual, Turbo and VC checkpoints. Whichever of them a folder has are
@@ -235,7 +238,9 @@ def refresh_fingerprint(model: Any, *, model_id: str | None = None) -> str:
     A model's fingerprint is taken once: from its checkpoint files when
     ``from_local``/``from_pretrained`` loads it, or from its weights on first
     use. ``load_state_dict``, ``copy_`` or an optimizer step change the
-    weights without the cache seeing it, so call this afterwards. With
+    weights without the cache seeing it, so call this afterwards, and after
+    any other change in place that the cache does not see (see the guide's
+    key table): the modules' dtypes and structure are read anew too. With
     ``model_id``, the model is named by it from now on; without, any earlier
     ``model_id`` is dropped and the weights themselves are hashed now (about
     0.4 s for the real modules). Returns the new fingerprint.
@@ -256,6 +261,9 @@ def refresh_fingerprint(model: Any, *, model_id: str | None = None) -> str:
     >>> cached_tts.refresh_fingerprint(model, model_id="narrator-v2")
     'id:narrator-v2'
     """
+    # The settings read the modules' dtypes and structure anew too: a change
+    # in place that registers nothing (``model.ve.lstm.half()``) shows then.
+    model.__dict__.pop(SETTINGS_MEMO_ATTR, None)
     if model_id is not None:
         set_model_id(model, model_id)
         return f"id:{model_id}"
