@@ -38,7 +38,12 @@ from cached_tts._fingerprint import (
     WEIGHTS_MEMO_ATTR,
     same_objects,
 )
-from cached_tts._modes import mode_settings, module_structure, numeric_modes, structure_generation
+from cached_tts._modes import (
+    mode_settings,
+    module_structure,
+    numeric_modes,
+    structure_generation,
+)
 from cached_tts._versions import library_versions
 
 if TYPE_CHECKING:
@@ -148,7 +153,7 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     if memo is not None and memo[0] == generation and same_objects(memo[1], modules):
         dtypes = _dtypes(memo[2])
     if dtypes is None:
-        memo = _state_memo(modules, generation)
+        memo = _state_memo(modules, generation, memo)
         attributes[SETTINGS_MEMO_ATTR] = memo
         dtypes = memo[3]
     t3 = getattr(model, "t3", None)
@@ -161,7 +166,7 @@ def settings_state(model: Any) -> tuple[Any, ...]:
         # The values: each is rendered into the settings by _render.
         memo[4],
         dtypes,
-        memo[5],
+        memo[5][1],
         getattr(model, "ENC_COND_LEN", None),
         getattr(model, "DEC_COND_LEN", None),
         None if t3 is None else t3.hp.speech_cond_prompt_len,
@@ -170,7 +175,9 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     )
 
 
-def _state_memo(modules: tuple[Any, ...], generation: int) -> tuple[Any, ...]:
+def _state_memo(
+    modules: tuple[Any, ...], generation: int, before: tuple[Any, ...] | None
+) -> tuple[Any, ...]:
     """What a state remembers of its modules until torch registers anything anew."""
     held = [module for module in modules if module is not None]
     firsts = tuple(_first_parameter(module) for module in held)
@@ -178,7 +185,10 @@ def _state_memo(modules: tuple[Any, ...], generation: int) -> tuple[Any, ...]:
         name for name, module in zip(_DTYPE_MODULES, modules, strict=True) if module is not None
     )
     # S3Gen's flow (the last) is only read for its dtype: its structure changes nothing.
-    structure = module_structure(module for module in modules[:-1] if module is not None)
+    structure = module_structure(
+        [module for module in modules[:-1] if module is not None],
+        None if before is None else before[5],
+    )
     dtypes = tuple(parameter.dtype for _, _, parameter in firsts)
     return (generation, modules, firsts, dtypes, names, structure)
 

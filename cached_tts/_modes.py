@@ -45,7 +45,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["mode_settings", "module_structure", "numeric_modes", "structure_generation"]
+__all__ = [
+    "Structure",
+    "mode_settings",
+    "module_structure",
+    "numeric_modes",
+    "structure_generation",
+]
 
 # Each mode numeric_modes reads, in order, with torch's default rendered as a
 # setting would render it: a mode at its default is left out of the key.
@@ -186,33 +192,55 @@ def _install_hooks() -> None:
         _hooks_installed = True
 
 
-def module_structure(modules: Iterable[torch.nn.Module]) -> str:
-    """A digest of the class of every submodule and the dtype of every tensor it holds.
+Structure = tuple[tuple[Any, ...], str]
+
+
+def module_structure(
+    modules: Iterable[torch.nn.Module], known: Structure | None = None
+) -> Structure:
+    """The class of every submodule and the dtype of every tensor it holds, and their digest.
+
+    The digest is what a key names; it is recomputed only if the walk differs
+    from ``known``, an earlier result (a walk takes a few ms, a digest more).
 
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2))
     >>> before = module_structure([model])
+    >>> module_structure([model], before) is before
+    True
     >>> model[0] = torch.nn.Identity()
-    >>> module_structure([model]) != before
+    >>> module_structure([model], before)[1] != before[1]
     True
     """
-    parts: list[Any] = []
-    for module in modules:
-        _walk(module, parts)
-    return hashlib.sha256(";".join(map(str, parts)).encode()).hexdigest()
-
-
-def _walk(module: torch.nn.Module, parts: list[Any]) -> None:
-    cls = type(module)
-    children = module._modules
-    parts.append(
-        (
-            f"{cls.__module__}.{cls.__qualname__}",
-            tuple(None if p is None else p.dtype for p in module._parameters.values()),
-            tuple(None if b is None else b.dtype for b in module._buffers.values()),
-            len(children),  # where this module's children end
-        )
+    shape = _shape(modules)
+    if known is not None and known[0] == shape:
+        return known
+    text = ";".join(
+        f"{part.__module__}.{part.__qualname__}" if isinstance(part, type) else str(part)
+        for part in shape
     )
-    for child in children.values():
-        if child is not None:
-            _walk(child, parts)
+    return shape, hashlib.sha256(text.encode()).hexdigest()
+
+
+def _shape(modules: Iterable[torch.nn.Module]) -> tuple[Any, ...]:
+    # Depth first, each module as its class, its parameters' and buffers'
+    # dtypes and its number of children, so that the sequence is unambiguous.
+    parts: list[Any] = []
+    stack = list(modules)
+    stack.reverse()
+    while stack:
+        module = stack.pop()
+        parameters, buffers, children = module._parameters, module._buffers, module._modules
+        parts.append(type(module))
+        parts.append(
+            tuple([None if p is None else p.dtype for p in parameters.values()])
+            if parameters
+            else ()
+        )
+        parts.append(
+            tuple([None if b is None else b.dtype for b in buffers.values()]) if buffers else ()
+        )
+        parts.append(len(children))
+        if children:
+            stack.extend(reversed([child for child in children.values() if child is not None]))
+    return tuple(parts)

@@ -9,7 +9,7 @@ a tokenizer, a speaker encoder and a flow.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +18,7 @@ from torch.nn.utils import parametrize
 
 import cached_tts
 from cached_tts._keys import preparation_settings, settings_state
+from cached_tts._modes import Structure
 
 
 class Encoder(torch.nn.Module):
@@ -179,9 +180,9 @@ def test_the_structure_is_read_again_only_after_torch_registered_something(monke
     walks = []
     real = cached_tts._keys.module_structure
 
-    def counted(modules: Iterator[torch.nn.Module]) -> str:
+    def counted(modules: list[torch.nn.Module], known: Structure | None) -> Structure:
         walks.append(1)
-        return real(modules)
+        return real(modules, known)
 
     monkeypatch.setattr(cached_tts._keys, "module_structure", counted)
     settings_state(model)
