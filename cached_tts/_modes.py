@@ -38,7 +38,6 @@ parametrization or a LoRA layer all register one.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +155,6 @@ def mode_settings(modes: tuple[Any, ...]) -> list[tuple[str, str]]:
 # -- structure -------------------------------------------------------------------
 
 _generation = [0]
-_hooks_guard = threading.Lock()
 _hooks_installed = False
 
 
@@ -183,13 +181,12 @@ def _install_hooks() -> None:
     global _hooks_installed  # noqa: PLW0603 -- installed once per process
     from torch.nn.modules import module
 
-    with _hooks_guard:
-        if _hooks_installed:
-            return
-        module.register_module_module_registration_hook(_registered)
-        module.register_module_parameter_registration_hook(_registered)
-        module.register_module_buffer_registration_hook(_registered)
-        _hooks_installed = True
+    # No lock: two threads that both install only make each registration
+    # count twice, and the count still changes.
+    module.register_module_module_registration_hook(_registered)
+    module.register_module_parameter_registration_hook(_registered)
+    module.register_module_buffer_registration_hook(_registered)
+    _hooks_installed = True
 
 
 Structure = tuple[tuple[Any, ...], str]
