@@ -37,11 +37,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_ATTR",
     "FINGERPRINT_ATTR",
+    "LOADER_WEIGHT_FILES",
     "MODEL_ID_ATTR",
+    "SETTINGS_MEMO_ATTR",
     "WEIGHTS_MEMO_ATTR",
     "CheckpointRead",
     "checkpoint_fingerprint",
     "checkpoint_signatures",
+    "loader_weight_files",
     "model_fingerprint",
     "preparation_modules",
     "refresh_fingerprint",
@@ -61,10 +64,11 @@ MODEL_ID_ATTR = "_cached_tts_model_id"
 CHECKPOINT_ATTR = "_cached_tts_checkpoint"
 FINGERPRINT_ATTR = "_cached_tts_fingerprint"
 WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
+#: What the key's settings remember of a model's modules (see cached_tts._keys).
+SETTINGS_MEMO_ATTR = "_cached_tts_state_memo"
 
 # Checkpoint files that hold the weights preparation reads, across the English,
-# multilingual, Turbo and VC checkpoints. Whichever of them a folder has are
-# hashed; hashing one more than needed only makes a key more specific.
+# multilingual, Turbo and VC checkpoints, in the order they are hashed.
 PREPARATION_WEIGHT_FILES = (
     "ve.safetensors",
     "ve.pt",
@@ -72,6 +76,20 @@ PREPARATION_WEIGHT_FILES = (
     "s3gen.pt",
     "s3gen_meanflow.safetensors",
 )
+
+# Which of them each upstream from_local opens (chatterbox's tts.py, mtl_tts.py,
+# tts_turbo.py and vc.py). The English and multilingual checkpoints share one
+# hub snapshot: hashing the other model's files would tie each model's keys to
+# whether the other was ever downloaded.
+LOADER_WEIGHT_FILES = {
+    "chatterbox.tts.ChatterboxTTS.from_local": ("ve.safetensors", "s3gen.safetensors"),
+    "chatterbox.mtl_tts.ChatterboxMultilingualTTS.from_local": ("ve.pt", "s3gen.pt"),
+    "chatterbox.tts_turbo.ChatterboxTurboTTS.from_local": (
+        "ve.safetensors",
+        "s3gen_meanflow.safetensors",
+    ),
+    "chatterbox.vc.ChatterboxVC.from_local": ("s3gen.safetensors",),
+}
 
 
 # -- weights -------------------------------------------------------------------
@@ -111,7 +129,7 @@ def weights_digest(modules: Iterable[tuple[str, torch.nn.Module]]) -> str:
 
 @dataclass(frozen=True)
 class CheckpointRead:
-    """The preparation weight files a loader read from ``folder``.
+    """The preparation weight files a loader read from ``folder`` (:func:`loader_weight_files`).
 
     ``files`` pairs each file's name with its stat signature, the same before
     and after the load; it is ``None`` when they changed while the loader read
@@ -123,8 +141,44 @@ class CheckpointRead:
     files: tuple[tuple[str, StatSignature], ...] | None
 
 
-def checkpoint_signatures(folder: str | os.PathLike[str]) -> tuple[tuple[str, StatSignature], ...]:
-    """The preparation weight files ``folder`` holds, each with its stat signature.
+def loader_weight_files(loader: Any) -> tuple[str, ...]:
+    """The preparation weight files that ``loader``, a ``from_local``, opens.
+
+    For upstream's loaders, the files listed for each in
+    ``LOADER_WEIGHT_FILES``, as long as its code still names every one of
+    them. Any other loader (a fork's or a subclass's own) gets every
+    preparation weight file the folder holds: it may read any of them, and a
+    file hashed that it did not read only makes its keys more specific.
+
+    >>> from chatterbox.vc import ChatterboxVC
+    >>> loader_weight_files(ChatterboxVC.from_local)
+    ('s3gen.safetensors',)
+    >>> loader_weight_files(lambda ckpt_dir, device: None) == PREPARATION_WEIGHT_FILES
+    True
+    """
+    function = getattr(loader, "__func__", loader)
+    name = f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}"
+    listed = LOADER_WEIGHT_FILES.get(name)
+    code = getattr(function, "__code__", None)
+    if listed is None or code is None or not set(listed) <= _string_constants(code):
+        return PREPARATION_WEIGHT_FILES
+    return listed
+
+
+def _string_constants(code: Any) -> set[str]:
+    found = set()
+    for constant in code.co_consts:
+        if isinstance(constant, str):
+            found.add(constant)
+        elif hasattr(constant, "co_consts"):  # a nested function or comprehension
+            found |= _string_constants(constant)
+    return found
+
+
+def checkpoint_signatures(
+    folder: str | os.PathLike[str], names: Iterable[str] = PREPARATION_WEIGHT_FILES
+) -> tuple[tuple[str, StatSignature], ...]:
+    """Those of the files ``names`` that ``folder`` holds, each with its stat signature.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -133,7 +187,7 @@ def checkpoint_signatures(folder: str | os.PathLike[str]) -> tuple[tuple[str, St
     ['s3gen.safetensors']
     """
     found = []
-    for name in PREPARATION_WEIGHT_FILES:
+    for name in names:
         try:
             st = os.stat(os.path.join(folder, name))
         except (FileNotFoundError, NotADirectoryError):
@@ -149,12 +203,18 @@ def _files_fingerprint(folder: Path, names: Iterable[str], hasher: FileHasher) -
     return "ckpt:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
-def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -> str:
+def checkpoint_fingerprint(
+    folder: str | os.PathLike[str],
+    hasher: FileHasher,
+    names: Iterable[str] = PREPARATION_WEIGHT_FILES,
+) -> str:
     """The fingerprint a model loaded from ``folder`` gets, without loading it.
 
-    The content hash of the folder's preparation weight files; ``hasher``
-    remembers each file's hash (on disk, if it has a folder), so asking again
-    hashes nothing. ``FileNotFoundError`` if the folder holds none of them.
+    The content hash of those of the files ``names`` that the folder holds:
+    pass the files the model's loader opens (:func:`loader_weight_files`).
+    ``hasher`` remembers each file's hash (on disk, if it has a folder), so
+    asking again hashes nothing. ``FileNotFoundError`` if the folder holds
+    none of them.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -163,13 +223,14 @@ def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -
     'ckpt:'
     """
     absolute = Path(os.path.abspath(folder))
-    names = [name for name, _ in checkpoint_signatures(absolute)]
-    if not names:
+    wanted = tuple(names)
+    found = [name for name, _ in checkpoint_signatures(absolute, wanted)]
+    if not found:
         raise FileNotFoundError(
-            f"{absolute} holds none of {', '.join(PREPARATION_WEIGHT_FILES)}: "
+            f"{absolute} holds none of {', '.join(wanted)}: "
             "point at a Chatterbox checkpoint folder (the one from_local loads)"
         )
-    return _files_fingerprint(absolute, names, hasher)
+    return _files_fingerprint(absolute, found, hasher)
 
 
 def remember_checkpoint_fingerprint(model: Any, hasher: FileHasher) -> str | None:
@@ -186,8 +247,9 @@ def remember_checkpoint_fingerprint(model: Any, hasher: FileHasher) -> str | Non
     if not isinstance(read, CheckpointRead) or not read.files:
         return None
     try:
-        fingerprint = _files_fingerprint(read.folder, (name for name, _ in read.files), hasher)
-        unchanged = checkpoint_signatures(read.folder) == read.files
+        names = [name for name, _ in read.files]
+        fingerprint = _files_fingerprint(read.folder, names, hasher)
+        unchanged = checkpoint_signatures(read.folder, names) == read.files
     except OSError as exc:
         logger.debug("Could not hash the checkpoint in %s: %s", read.folder, exc)
         unchanged = False
@@ -237,7 +299,9 @@ def refresh_fingerprint(model: Any, *, model_id: str | None = None) -> str:
     A model's fingerprint is taken once: from its checkpoint files when
     ``from_local``/``from_pretrained`` loads it, or from its weights on first
     use. ``load_state_dict``, ``copy_`` or an optimizer step change the
-    weights without the cache seeing it, so call this afterwards. With
+    weights without the cache seeing it, so call this afterwards, and after
+    any other change in place that the cache does not see (see the guide's
+    key table): the modules' dtypes and structure are read anew too. With
     ``model_id``, the model is named by it from now on; without, any earlier
     ``model_id`` is dropped and the weights themselves are hashed now (about
     0.4 s for the real modules). Returns the new fingerprint.
@@ -258,6 +322,9 @@ def refresh_fingerprint(model: Any, *, model_id: str | None = None) -> str:
     >>> cached_tts.refresh_fingerprint(model, model_id="narrator-v2")
     'id:narrator-v2'
     """
+    # The settings read the modules' dtypes and structure anew too: a change
+    # in place that registers nothing (``model.ve.lstm.half()``) shows then.
+    model.__dict__.pop(SETTINGS_MEMO_ATTR, None)
     if model_id is not None:
         set_model_id(model, model_id)
         return f"id:{model_id}"

@@ -10,9 +10,10 @@ An :class:`EntryKey` names one preparation by
 * ``settings``: everything else that changes the result, such as the class,
   ``ENC_COND_LEN``/``DEC_COND_LEN``, the speech prompt length, extra call
   arguments (Turbo's ``norm_loudness``), the device type, the dtypes of the
-  modules preparation runs (S3Gen's own included), and the versions of the
-  code that decodes, resamples, normalises and embeds the clip (see
-  :mod:`cached_tts._versions`);
+  modules preparation runs (S3Gen's own included), their structure and the
+  numeric modes in force, such as autocast (see :mod:`cached_tts._modes`),
+  and the versions of the code that decodes, resamples, normalises and embeds
+  the clip (see :mod:`cached_tts._versions`);
 * ``schema``: the version of this library's entry layout.
 
 Exaggeration is deliberately absent: it is applied on the way out of the cache.
@@ -33,9 +34,15 @@ from typing import TYPE_CHECKING, Any
 from cached_tts._fingerprint import (
     FINGERPRINT_ATTR,
     MODEL_ID_ATTR,
+    SETTINGS_MEMO_ATTR,
     WEIGHTS_MEMO_ATTR,
-    preparation_modules,
     same_objects,
+)
+from cached_tts._modes import (
+    mode_settings,
+    module_structure,
+    numeric_modes,
+    structure_generation,
 )
 from cached_tts._versions import library_versions
 
@@ -52,11 +59,6 @@ __all__ = [
 
 #: Bumped whenever the layout of an entry changes, so old entries never match.
 SCHEMA_VERSION = 2
-
-# Instance attributes that the settings code memoises on a model (the
-# fingerprint's own live in cached_tts._fingerprint).
-_PARAMETERS_MEMO_ATTR = "_cached_tts_parameters_memo"
-_STATE_MEMO_ATTR = "_cached_tts_state_memo"
 
 
 @dataclass(frozen=True)
@@ -113,41 +115,118 @@ def entry_key(content: str, weights: str, settings: tuple[tuple[str, str], ...])
 
 
 # -- settings ------------------------------------------------------------------
+#
+# One definition: settings_state reads everything the settings are made of,
+# and preparation_settings renders a state's values, every one of them, into
+# the key's settings. The remembered-call fast path (cached_tts._voice)
+# compares whole states, so a part added to the state is in both paths.
+
+# A state's first parts name what the fingerprint was read from; the rest are
+# its values, rendered into the settings by _render in this order.
+_IDENTITY_PARTS = 4
+_DTYPE_MODULES = ("ve", "s3gen.tokenizer", "s3gen.speaker_encoder", "s3gen.flow")
+
+
+def settings_state(model: Any) -> tuple[Any, ...]:
+    """Everything ``model``'s fingerprint and preparation settings are read from.
+
+    Equal states (compared with ``==``, which holds for the same objects)
+    give the same :func:`model_fingerprint` and :func:`preparation_settings`
+    for the same method and arguments. The first parts are the fingerprint's
+    sources (the ``model_id``, the pinned checkpoint fingerprint, the weights
+    memo, each replaced by :func:`refresh_fingerprint`) and the module
+    objects; the others are the values the settings are rendered from: the
+    dtype of one parameter of each module (``.half()`` and ``.to()`` convert
+    parameters in place), the modules' structure
+    (:func:`~cached_tts._modes.module_structure`), the prompt lengths, the
+    device and the numeric modes in force in this thread
+    (:func:`~cached_tts._modes.numeric_modes`). Holds no tensor, whose ``==``
+    compares values.
+    """
+    attributes = model.__dict__
+    # Read here without building lists: this runs on every repeated call, so
+    # it is written for speed.
+    modules = (getattr(model, "ve", None), *_s3gen_children(model.s3gen))
+    generation = structure_generation()
+    memo = attributes.get(SETTINGS_MEMO_ATTR)
+    dtypes = None
+    if memo is not None and memo[0] == generation and same_objects(memo[1], modules):
+        dtypes = _dtypes(memo[2])
+    if dtypes is None:
+        memo = _state_memo(modules, generation, memo)
+        attributes[SETTINGS_MEMO_ATTR] = memo
+        dtypes = memo[3]
+    t3 = getattr(model, "t3", None)
+    device = str(model.device)
+    return (
+        attributes.get(MODEL_ID_ATTR),
+        attributes.get(FINGERPRINT_ATTR),
+        attributes.get(WEIGHTS_MEMO_ATTR),
+        modules,
+        # The values: each is rendered into the settings by _render.
+        memo[4],
+        dtypes,
+        memo[5][1],
+        getattr(model, "ENC_COND_LEN", None),
+        getattr(model, "DEC_COND_LEN", None),
+        None if t3 is None else t3.hp.speech_cond_prompt_len,
+        device,
+        numeric_modes(device),
+    )
+
+
+def _state_memo(
+    modules: tuple[Any, ...], generation: int, before: tuple[Any, ...] | None
+) -> tuple[Any, ...]:
+    """What a state remembers of its modules until torch registers anything anew."""
+    held = [module for module in modules if module is not None]
+    firsts = tuple(_first_parameter(module) for module in held)
+    names = tuple(
+        name for name, module in zip(_DTYPE_MODULES, modules, strict=True) if module is not None
+    )
+    # S3Gen's flow (the last) is only read for its dtype: its structure changes nothing.
+    structure = module_structure(
+        [module for module in modules[:-1] if module is not None],
+        None if before is None else before[5],
+    )
+    dtypes = tuple(parameter.dtype for _, _, parameter in firsts)
+    return (generation, modules, firsts, dtypes, names, structure)
 
 
 def preparation_settings(
-    model: Any, method: str, extra: Mapping[str, object]
+    model: Any, method: str, extra: Mapping[str, object], state: tuple[Any, ...] | None = None
 ) -> tuple[tuple[str, str], ...]:
     """The settings of ``model`` that change what preparing a voice computes.
 
     ``method`` names the upstream function that prepares; ``extra`` holds the
-    call's arguments other than the clip and the exaggeration.
+    call's arguments other than the clip and the exaggeration. Rendered from
+    ``state`` (:func:`settings_state`, read now if not given), so the key and
+    the remembered calls that compare states can never disagree.
     """
-    t3 = getattr(model, "t3", None)
-    names, parameters = _first_parameters(model)
-    raw = (
-        method,
-        getattr(model, "ENC_COND_LEN", None),
-        getattr(model, "DEC_COND_LEN", None),
-        None if t3 is None else t3.hp.speech_cond_prompt_len,
-        str(model.device),
-        # Read every call: module.half() or .to() change a parameter in place.
-        names,
-        tuple(parameter.dtype for parameter in parameters),
-        tuple(extra.items()),
-    )
-    return _settings(raw)
+    if state is None:
+        state = settings_state(model)
+    return _settings(method, tuple(extra.items()), state[_IDENTITY_PARTS:])
 
 
 @lru_cache(maxsize=256)
-def _settings(raw: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
-    import torch
+def _settings(
+    method: str, extra: tuple[tuple[str, object], ...], values: tuple[Any, ...]
+) -> tuple[tuple[str, str], ...]:
+    settings = {"method": method, **_render(values)}
+    for name, value in extra:
+        settings[f"arg:{name}"] = repr(value)
+    settings.update(library_versions())
+    return tuple(sorted(settings.items()))
 
-    method, enc_len, dec_len, prompt_len, device, names, dtypes, extra = raw
+
+def _render(values: tuple[Any, ...]) -> dict[str, str]:
+    # Unpacked strictly: a value added to settings_state and not rendered here
+    # fails every lookup at once instead of being left out of the key.
+    names, dtypes, structure, enc_len, dec_len, prompt_len, device, modes = values
     settings = {
-        "method": method,
-        "device": torch.device(device).type,
+        "device": device.partition(":")[0],
         "dtype": ",".join(f"{n}={d}" for n, d in zip(names, dtypes, strict=True)),
+        "modules": structure,
     }
     for name, value in (
         ("ENC_COND_LEN", enc_len),
@@ -156,47 +235,8 @@ def _settings(raw: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
     ):
         if value is not None:
             settings[name] = str(value)
-    for name, value in extra:
-        settings[f"arg:{name}"] = repr(value)
-    settings.update(library_versions())
-    return tuple(sorted(settings.items()))
-
-
-def settings_state(model: Any) -> tuple[Any, ...]:
-    """What ``model``'s fingerprint and preparation settings are read from, compared cheaply.
-
-    Equal states (compared with ``==``, which holds for the same objects)
-    give the same :func:`model_fingerprint` and :func:`preparation_settings`
-    for the same method and arguments: the fingerprint's sources (the
-    ``model_id``, the pinned checkpoint fingerprint, the weights memo, each
-    replaced by :func:`refresh_fingerprint`), the module objects, the dtype
-    of one parameter of each (``.half()`` and ``.to()`` convert parameters in
-    place), the prompt lengths and the device. Holds no tensor, whose ``==``
-    compares values.
-    """
-    attributes = model.__dict__
-    # The modules of _dtype_modules, read here without building lists: this
-    # runs on every repeated call, so it is written for speed.
-    modules = (getattr(model, "ve", None), *_s3gen_children(model.s3gen))
-    memo = attributes.get(_STATE_MEMO_ATTR)
-    dtypes = None if memo is None or not same_objects(memo[0], modules) else _dtypes(memo[1])
-    if dtypes is None:
-        # Read from these very modules, so the dtypes are theirs.
-        memo = (modules, tuple(_first_parameter(m) for m in modules if m is not None))
-        attributes[_STATE_MEMO_ATTR] = memo
-        dtypes = tuple(parameter.dtype for _, _, parameter in memo[1])
-    t3 = getattr(model, "t3", None)
-    return (
-        attributes.get(MODEL_ID_ATTR),
-        attributes.get(FINGERPRINT_ATTR),
-        attributes.get(WEIGHTS_MEMO_ATTR),
-        modules,
-        dtypes,
-        getattr(model, "ENC_COND_LEN", None),
-        getattr(model, "DEC_COND_LEN", None),
-        None if t3 is None else t3.hp.speech_cond_prompt_len,
-        str(model.device),
-    )
+    settings.update(mode_settings(modes))
+    return settings
 
 
 def _dtypes(firsts: tuple[tuple[Any, str, Any], ...]) -> tuple[torch.dtype, ...] | None:
@@ -233,32 +273,6 @@ def _s3gen_children(s3gen: Any) -> tuple[Any, ...]:
         if None not in found and not shadowed:
             return found
     return tuple(getattr(s3gen, name, None) for name in _S3GEN_CHILDREN)
-
-
-def _dtype_modules(model: Any) -> list[tuple[str, torch.nn.Module]]:
-    """The modules whose parameter dtype preparation computes in.
-
-    Those whose weights it reads, and S3Gen's flow: ``S3Gen.dtype`` is the
-    flow's dtype, and ``embed_ref`` casts the clip and its mels to it.
-    """
-    modules = preparation_modules(model)
-    flow = getattr(model.s3gen, "flow", None)
-    if flow is not None:
-        modules.append(("s3gen.flow", flow))
-    return modules
-
-
-def _first_parameters(model: Any) -> tuple[tuple[str, ...], tuple[torch.Tensor, ...]]:
-    """One parameter of each dtype module, remembered per module set."""
-    modules = _dtype_modules(model)
-    identity = tuple(module for _, module in modules)
-    memo = model.__dict__.get(_PARAMETERS_MEMO_ATTR)
-    if memo is None or not same_objects(memo[0], identity) or _dtypes(memo[2]) is None:
-        names = tuple(name for name, _ in modules)
-        firsts = tuple(_first_parameter(module) for _, module in modules)
-        memo = (identity, (names, tuple(p for _, _, p in firsts)), firsts)
-        model.__dict__[_PARAMETERS_MEMO_ATTR] = memo
-    return memo[1]  # type: ignore[no-any-return]
 
 
 def _first_parameter(module: torch.nn.Module) -> tuple[torch.nn.Module, str, torch.Tensor]:

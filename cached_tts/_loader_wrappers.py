@@ -24,6 +24,7 @@ from cached_tts._fingerprint import (
     CHECKPOINT_ATTR,
     CheckpointRead,
     checkpoint_signatures,
+    loader_weight_files,
     remember_checkpoint_fingerprint,
     set_model_id,
 )
@@ -87,7 +88,9 @@ def _load(
 ) -> Any:
     """Run upstream's loader; ``from_local`` also records which weight files it read."""
     folder = _checkpoint_folder(args, kwargs) if from_local else None
-    before = _signatures(folder)
+    # Only the files this loader opens: a folder may hold another model's too.
+    names = loader_weight_files(wrapped)
+    before = _signatures(folder, names)
     try:
         model = wrapped(*args, **kwargs)
     except WeightsUnavailableError:
@@ -100,7 +103,7 @@ def _load(
     if folder is not None:
         # Files replaced while upstream read them: which bytes it read is
         # unknown, so only the loaded weights can be fingerprinted.
-        after = _signatures(folder)
+        after = _signatures(folder, names)
         files = before if before is not None and before == after else None
         model.__dict__[CHECKPOINT_ATTR] = CheckpointRead(folder, files)
     return model
@@ -116,11 +119,13 @@ def _checkpoint_folder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Path | 
         return None  # not a path: upstream will say what is wrong with it
 
 
-def _signatures(folder: Path | None) -> tuple[tuple[str, StatSignature], ...] | None:
+def _signatures(
+    folder: Path | None, names: tuple[str, ...]
+) -> tuple[tuple[str, StatSignature], ...] | None:
     if folder is None:
         return None
     try:
-        return checkpoint_signatures(folder)
+        return checkpoint_signatures(folder, names)
     except OSError:
         return None  # an unreadable folder: upstream fails or the weights are hashed
 

@@ -174,12 +174,12 @@ def _look_up(
     # Fingerprinting may set the memo the state holds: the state is read after.
     cache.model_fingerprint(model)
     state = settings_state(model)
+    # The settings are rendered from this very state, the one remembered below.
+    method = f"{function.__module__}.{function.__qualname__}"
     key = entry_key(
         clip.digest,
         cache.model_fingerprint(model),
-        preparation_settings(
-            model, f"{function.__module__}.{function.__qualname__}", lookup.call.extra
-        ),
+        preparation_settings(model, method, lookup.call.extra, state),
     )
     if isinstance(clip, FileClip) and not clip.snapshot.racy:
         _remember_key(model, function, clip, lookup.call, state=state, key=key)

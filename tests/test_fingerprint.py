@@ -362,3 +362,50 @@ def test_a_folder_without_known_weight_files_leaves_the_weights_to_be_hashed(tmp
     assert ConditionalCache(None).model_fingerprint(model) == "weights:" + weights_digest(
         preparation_modules(model)
     )
+
+
+# -- which files a loader opens ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["english", "multilingual", "turbo", "vc"])
+def test_each_upstream_loader_hashes_the_weight_files_it_opens_and_no_others(kind):
+    from chatterbox.mtl_tts import ChatterboxMultilingualTTS
+    from chatterbox.tts import ChatterboxTTS
+    from chatterbox.tts_turbo import ChatterboxTurboTTS
+    from chatterbox.vc import ChatterboxVC
+
+    from cached_tts import _checkpoint_writer, _models
+
+    classes = {
+        "english": (ChatterboxTTS, _models.CachedChatterboxTTS),
+        "multilingual": (ChatterboxMultilingualTTS, _models.CachedChatterboxMultilingualTTS),
+        "turbo": (ChatterboxTurboTTS, _models.CachedChatterboxTurboTTS),
+        "vc": (ChatterboxVC, _models.CachedChatterboxVC),
+    }
+    # The checkpoint writer's layouts are what upstream's loaders load (tests/integration).
+    layout = _checkpoint_writer._LAYOUTS["english" if kind == "vc" else kind]
+    expected = (layout.s3gen,) if kind == "vc" else (layout.ve, layout.s3gen)
+    for cls in classes[kind]:
+        assert _fingerprint.loader_weight_files(cls.from_local) == expected, cls
+
+
+def test_a_loader_that_no_longer_names_its_listed_files_hashes_every_weight_file():
+    def from_local(ckpt_dir: Path, device: str) -> None:
+        """An upstream release whose English loader reads other files."""
+        _ = (ckpt_dir / "ve.pt", device)
+
+    from_local.__module__ = "chatterbox.tts"
+    from_local.__qualname__ = "ChatterboxTTS.from_local"
+    assert _fingerprint.loader_weight_files(from_local) == _fingerprint.PREPARATION_WEIGHT_FILES
+
+
+def test_files_of_another_model_in_the_folder_leave_a_loaders_fingerprint_alone(tmp_path):
+    folder = write_checkpoint(tmp_path / "snapshot")
+    english = _fingerprint.LOADER_WEIGHT_FILES["chatterbox.tts.ChatterboxTTS.from_local"]
+    before = checkpoint_fingerprint(folder, FileHasher(), english)
+    # The English-only fingerprint is what earlier releases computed for this folder.
+    assert before == checkpoint_fingerprint(folder, FileHasher())
+    (folder / "ve.pt").write_bytes(b"multilingual voice encoder")
+    (folder / "s3gen.pt").write_bytes(b"multilingual s3gen")
+    assert checkpoint_fingerprint(folder, FileHasher(), english) == before
+    assert checkpoint_fingerprint(folder, FileHasher()) != before

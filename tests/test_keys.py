@@ -25,7 +25,13 @@ from cached_tts._fingerprint import (
     weights_digest,
 )
 from cached_tts._hashing import FileHasher
-from cached_tts._keys import SCHEMA_VERSION, EntryKey, preparation_settings
+from cached_tts._keys import (
+    _IDENTITY_PARTS,
+    SCHEMA_VERSION,
+    EntryKey,
+    preparation_settings,
+    settings_state,
+)
 from cached_tts._versions import chatterbox_version
 
 
@@ -240,6 +246,40 @@ def test_the_settings_name_the_dtype_of_s3gens_flow():
     after = dict(preparation_settings(model, "prepare", {}))
     assert "s3gen.flow=torch.float16" in after["dtype"]
     assert after["dtype"] != before["dtype"]
+
+
+# Another value for each value of a settings state, in the state's order.
+OTHER_VALUES = (
+    ("ve", "s3gen.tokenizer", "s3gen.speaker_encoder", "s3gen.other"),
+    (torch.float64,) * 4,
+    "another structure",
+    150,
+    300,
+    375,
+    "cuda:0",
+    ((("cpu", torch.bfloat16),), "high", True, False, False, False, torch.float64),
+)
+
+
+def test_every_value_of_the_settings_state_reaches_the_key():
+    # The remembered-call fast path compares whole states and the key is
+    # rendered from one: a value in the state that the key left out would let
+    # the two paths disagree.
+    model = FakeModel()
+    state = settings_state(model)
+    settings = preparation_settings(model, "prepare", {}, state)
+    assert preparation_settings(model, "prepare", {}) == settings
+    assert len(state) - _IDENTITY_PARTS == len(OTHER_VALUES), "a new value needs an entry here"
+    for index, other in enumerate(OTHER_VALUES, start=_IDENTITY_PARTS):
+        changed = (*state[:index], other, *state[index + 1 :])
+        assert preparation_settings(model, "prepare", {}, changed) != settings, index
+
+
+def test_a_state_value_the_key_does_not_render_fails_every_lookup():
+    model = FakeModel()
+    state = settings_state(model)
+    with pytest.raises(ValueError, match="too many values"):
+        preparation_settings(model, "prepare", {}, (*state, "a value nobody renders"))
 
 
 @pytest.mark.parametrize(

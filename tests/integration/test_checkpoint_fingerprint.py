@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from cached_tts import CachedChatterboxVC, ConditionalCache
-from cached_tts._fingerprint import checkpoint_fingerprint
+from cached_tts._fingerprint import checkpoint_fingerprint, loader_weight_files
 from cached_tts._hashing import FileHasher
 
 pytestmark = pytest.mark.slow
@@ -58,3 +61,43 @@ def test_a_checkpoint_model_serves_its_own_voices_whatever_the_folder_does(
     assert (stats.misses, stats.memory_hits) == (1, 3)
     stored = cache._store.scan()
     assert [entry.info.key.weights for entry in stored] == [loaded]
+
+
+SECOND_PROCESS = """
+import json, sys
+from cached_tts import CachedChatterboxVC, ConditionalCache
+folder, cache_dir, clip = sys.argv[1:]
+cache = ConditionalCache(cache_dir)
+model = CachedChatterboxVC.from_local(folder, "cpu", cache=cache)
+model.set_target_voice(clip)
+stats = cache.stats()
+print(json.dumps({"misses": stats.misses, "disk_hits": stats.disk_hits,
+                  "weights": cache.model_fingerprint(model)}))
+"""
+
+
+def test_another_models_files_landing_in_the_folder_keep_its_voices(tmp_path, clips):
+    # One hub snapshot holds the English and the multilingual checkpoints; VC
+    # reads s3gen.safetensors alone.
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    write_s3gen(folder, 1)
+    cache = ConditionalCache(tmp_path / "cache")
+    model = CachedChatterboxVC.from_local(folder, "cpu", cache=cache)
+    model.set_target_voice(clips["alice"])
+    assert cache.stats().misses == 1
+    assert loader_weight_files(CachedChatterboxVC.from_local) == ("s3gen.safetensors",)
+
+    for name in ("ve.safetensors", "ve.pt", "s3gen.pt", "t3_mtl23ls_v2.safetensors"):
+        (folder / name).write_bytes(b"the other model's weights " + name.encode())
+
+    result = subprocess.run(
+        [sys.executable, "-c", SECOND_PROCESS, str(folder), str(cache.directory), clips["alice"]],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    second = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (second["misses"], second["disk_hits"]) == (0, 1)
+    assert second["weights"] == cache.model_fingerprint(model)

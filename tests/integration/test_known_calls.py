@@ -176,3 +176,31 @@ def test_a_relative_path_is_served_by_the_file_it_names_now(
     model.prepare_conditionals("voice.wav")
 
     assert_same_conditionals(model.conds, reference(clips["bob"]))
+
+
+def test_a_repeated_call_under_autocast_takes_the_modes_key(model, alice, monkeypatch):
+    model.prepare_conditionals(alice)
+    keys = record_keys(model, monkeypatch)
+    model.prepare_conditionals(alice)
+    assert len(keys) == 1, "served by the key it came to"
+
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(StopError):
+        model.prepare_conditionals(alice)
+
+    assert dict(keys[-1].settings)["mode:autocast:cpu"] == "torch.bfloat16"
+    assert "mode:autocast:cpu" not in dict(keys[0].settings)
+
+
+def test_a_voice_encoder_quantized_in_place_takes_a_new_key(model, alice, monkeypatch):
+    model.ve = copy.deepcopy(model.ve)  # the session's modules stay as they are
+    model.prepare_conditionals(alice)
+    keys = record_keys(model, monkeypatch)
+    model.prepare_conditionals(alice)
+    first = next(model.ve.parameters())
+
+    torch.ao.quantization.quantize_dynamic(model.ve, inplace=True)
+    with pytest.raises(StopError):
+        model.prepare_conditionals(alice)
+
+    assert next(model.ve.parameters()) is first  # what the settings used to read
+    assert dict(keys[-1].settings)["modules"] != dict(keys[0].settings)["modules"]
