@@ -74,6 +74,13 @@ class Entry:
     absent: tuple[str, ...] = ()
     prepare_seconds: float = 0.0
     order: tuple[str, ...] = ()
+    #: The safetensors dtype name the preparation built ``emotion_adv`` in
+    #: (a fork may build it in T3's bfloat16); ``None``: as upstream does, in
+    #: the default dtype.
+    exaggeration_dtype: str | None = None
+    #: Whether the preparing method returned the state it set (forks return
+    #: ``self.conds``); upstream's return ``None``.
+    returns_state: bool = False
     nbytes: int = field(init=False, repr=False, compare=False)
 
     # prefix -> [(key, how to copy its tensor or None)], worked out once:
@@ -95,6 +102,8 @@ class Entry:
             tensor = self.tensors.get(name)
             groups.setdefault(prefix, []).append((key, None if tensor is None else copier(tensor)))
         object.__setattr__(self, "_groups", groups)
+        if self.exaggeration_dtype is not None and self.exaggeration_dtype not in _FLOATS:
+            raise ValueError(f"exaggeration_dtype {self.exaggeration_dtype!r} is not a float dtype")
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -108,6 +117,9 @@ class Entry:
     def copies(self, prefix: str, device: torch.device | str) -> dict[str, Any]:
         """Fresh copies of the fields under ``prefix``, on ``device``, in captured order."""
         return fresh_copies(self.copiers(prefix), device)
+
+
+_FLOATS = frozenset({"F64", "F32", "F16", "BF16"})
 
 
 @functools.cache
@@ -176,10 +188,14 @@ def _checked(entry: Entry) -> Entry:
     return entry
 
 
-def entry_from_conditionals(conds: Any, prepare_seconds: float = 0.0) -> Entry:
+def entry_from_conditionals(
+    conds: Any, prepare_seconds: float = 0.0, returned: Any = None
+) -> Entry:
     """Capture a ``Conditionals`` (``t3`` + ``gen``) without its exaggeration, in host memory.
 
-    Raises :class:`UncacheableError` unless it has exactly the fields upstream's has.
+    ``returned`` is what the preparing method returned: ``None`` or ``conds``
+    itself. Raises :class:`UncacheableError` unless it has exactly the fields
+    upstream's has, and for any other return value (a hit could not give it back).
     """
     t3_tensors, t3_absent, t3_order = _capture("t3", vars(conds.t3), skip=_EXAGGERATION_FIELD)
     gen_tensors, gen_absent, gen_order = _capture("gen", conds.gen)
@@ -189,14 +205,49 @@ def entry_from_conditionals(conds: Any, prepare_seconds: float = 0.0) -> Entry:
             (*t3_absent, *gen_absent),
             prepare_seconds,
             (*t3_order, *gen_order),
+            exaggeration_dtype=_exaggeration_dtype(vars(conds.t3).get(_EXAGGERATION_FIELD)),
+            returns_state=_returns_state(conds, returned),
         )
     )
 
 
-def entry_from_ref_dict(ref_dict: Mapping[str, Any], prepare_seconds: float = 0.0) -> Entry:
-    """Capture ``ChatterboxVC.ref_dict``, in host memory."""
+def entry_from_ref_dict(
+    ref_dict: Mapping[str, Any], prepare_seconds: float = 0.0, returned: Any = None
+) -> Entry:
+    """Capture ``ChatterboxVC.ref_dict``, in host memory (``returned`` as above)."""
     tensors, absent, order = _capture("ref", ref_dict)
-    return _checked(Entry(tensors, tuple(absent), prepare_seconds, tuple(order)))
+    return _checked(
+        Entry(
+            tensors,
+            tuple(absent),
+            prepare_seconds,
+            tuple(order),
+            returns_state=_returns_state(ref_dict, returned),
+        )
+    )
+
+
+def _returns_state(state: Any, returned: Any) -> bool:
+    if returned is None:
+        return False
+    if returned is state:
+        return True
+    raise UncacheableError(
+        f"the preparation returned a {type(returned).__name__} besides the state it set, "
+        "which a cache hit could not give back"
+    )
+
+
+def _exaggeration_dtype(emotion_adv: Any) -> str | None:
+    """How the preparation built ``emotion_adv``: ``None`` for upstream's default dtype."""
+    import torch
+
+    if not torch.is_tensor(emotion_adv) or emotion_adv.dtype == torch.get_default_dtype():
+        return None
+    name = safetensors_dtype(emotion_adv.dtype)
+    if name not in _FLOATS:
+        raise UncacheableError(f"t3.emotion_adv is a {emotion_adv.dtype} tensor")
+    return name
 
 
 def conditionals_from_entry(
@@ -212,20 +263,25 @@ def conditionals_from_entry(
     ``T3Cond`` sets its fields in declaration order, and ``gen`` keeps the
     captured key order, so both iterate exactly as upstream's do.
     """
-    t3 = [*entry.copiers("t3"), (_EXAGGERATION_FIELD, _exaggeration_copier(exaggeration))]
+    emotion_adv = _exaggeration_copier(exaggeration, entry.exaggeration_dtype)
+    t3 = [*entry.copiers("t3"), (_EXAGGERATION_FIELD, emotion_adv)]
     return conditionals_class(
         _t3_cond_class()(**fresh_copies(t3, device)), entry.copies("gen", device)
     )
 
 
 _pack_double = struct.Struct("<d").pack
-# (kind, bits or value) -> a host copier of upstream's exaggeration tensor.
-_exaggerations: dict[tuple[type, object], Copier] = {}
+# (kind, bits or value, dtype) -> a host copier of the exaggeration tensor.
+_exaggerations: dict[tuple[type, object, str | None], Copier] = {}
 _EXAGGERATIONS_KEPT = 256
 
 
-def _exaggeration_copier(exaggeration: Any) -> Copier:
-    """``emotion_adv`` exactly as upstream builds it, to be copied for each caller.
+def _exaggeration_copier(exaggeration: Any, dtype: str | None = None) -> Copier:
+    """``emotion_adv`` exactly as the preparation built it, to be copied for each caller.
+
+    ``dtype`` is the one the preparation built it in (a fork may use T3's
+    bfloat16): ``exaggeration * torch.ones(1, 1, 1, dtype=...)``, as such forks
+    write it; ``None`` builds it as upstream does, in the default dtype.
 
     Plain ints and floats (not bools, subclasses, numpy or torch scalars) are
     remembered by kind and bit pattern: ``0.0 == -0.0`` and ``1 == 1.0``, but
@@ -237,21 +293,23 @@ def _exaggeration_copier(exaggeration: Any) -> Copier:
     >>> import torch
     >>> torch.equal(_exaggeration_copier(0.7).tensor, 0.7 * torch.ones(1, 1, 1))
     True
+    >>> _exaggeration_copier(0.7, "BF16").tensor.dtype
+    torch.bfloat16
     """
     kind = type(exaggeration)
     if kind is float and not math.isnan(exaggeration):
-        memo_key: tuple[type, object] = (kind, _pack_double(exaggeration))
+        memo_key: tuple[type, object, str | None] = (kind, _pack_double(exaggeration), dtype)
     elif kind is int:
-        memo_key = (kind, exaggeration)
+        memo_key = (kind, exaggeration, dtype)
     else:
-        return Copier(_exaggeration_template(exaggeration))
+        return Copier(_exaggeration_template(exaggeration, dtype))
     found = _exaggerations.get(memo_key)
     if found is None:
         with _exaggerations_lock:
             if len(_exaggerations) >= _EXAGGERATIONS_KEPT:
                 _exaggerations.clear()
             # Never handed out itself: callers get copies.
-            found = _exaggerations[memo_key] = copier(_exaggeration_template(exaggeration))
+            found = _exaggerations[memo_key] = copier(_exaggeration_template(exaggeration, dtype))
     return found
 
 
@@ -260,10 +318,14 @@ _exaggerations_lock = threading.Lock()
 renew_after_fork(sys.modules[__name__], _exaggerations_lock=threading.Lock)
 
 
-def _exaggeration_template(exaggeration: Any) -> torch.Tensor:
+def _exaggeration_template(exaggeration: Any, dtype: str | None) -> torch.Tensor:
     import torch
 
-    template: torch.Tensor = exaggeration * torch.ones(1, 1, 1)
+    if dtype is None:
+        template: torch.Tensor = exaggeration * torch.ones(1, 1, 1)
+    else:
+        kind = {name: dtype for dtype, name in _dtype_names().items()}[dtype]
+        template = exaggeration * torch.ones(1, 1, 1, dtype=kind)
     return template
 
 

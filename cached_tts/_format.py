@@ -10,6 +10,9 @@ reader. Its ``__metadata__`` carries
   contiguous (``prompt_feat`` is a transposed view), so that a loaded tensor
   has the very strides it had;
 * ``source``, ``created``, ``prepare_seconds``: what ``ls`` and the stats show;
+* only where the preparation did not do as upstream does, ``exaggeration_dtype``
+  (the dtype it built ``emotion_adv`` in) and ``returns`` (``"state"``: the
+  method returned what it set), so a hit builds and returns what it did;
 * ``checksum``: sha256 over the canonical JSON of the whole header (without
   the checksum) followed by the tensor bytes.
 
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from cached_tts._entry import Entry, UncacheableError, schema_problem_of
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys import EntryKey
-from cached_tts._schema import FieldSpec, schema_problem
+from cached_tts._schema import FLOAT_DTYPES, FieldSpec, schema_problem
 
 if TYPE_CHECKING:
     import torch
@@ -99,6 +102,8 @@ class _Parsed:
     tensors: dict[str, _Tensor]
     absent: tuple[str, ...]
     body: memoryview
+    #: The entry's exaggeration_dtype and returns_state.
+    restoring: tuple[str | None, bool] = (None, False)
 
 
 def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes:
@@ -142,6 +147,12 @@ def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes
         "created": repr(created),
         "prepare_seconds": repr(entry.prepare_seconds),
     }
+    # Written only when they differ from upstream's ways: entries of upstream
+    # classes keep the bytes they always had.
+    if entry.exaggeration_dtype is not None:
+        metadata["exaggeration_dtype"] = entry.exaggeration_dtype
+    if entry.returns_state:
+        metadata["returns"] = _RETURNS_STATE
     # The tensor bytes do not depend on the metadata, so a first pass yields
     # exactly the header and body that the checksum must cover.
     header, body = _split(safetensors_save(tensors, metadata=metadata))
@@ -168,8 +179,9 @@ def decode(
     else:
         buffer, base = bytearray(parsed.body), 0  # one writable copy that the tensors share
     tensors = {name: _tensor(spec, buffer, base) for name, spec in parsed.tensors.items()}
-    entry = Entry(tensors, parsed.absent, parsed.info.prepare_seconds, parsed.order)
-    return entry, parsed.info
+    info = parsed.info
+    entry = Entry(tensors, parsed.absent, info.prepare_seconds, parsed.order, *parsed.restoring)
+    return entry, info
 
 
 def check(data: bytes | bytearray, digest: str) -> tuple[EntryInfo | None, str | None]:
@@ -203,7 +215,22 @@ def _parse(data: bytes | bytearray, key: EntryKey | None) -> _Parsed:
     problem = schema_problem(spec)
     if problem is not None:
         raise DamagedEntryError(f"the entry is not a preparation: {problem}")
-    return _Parsed(info, tuple(order), tensors, tuple(absent), body)
+    return _Parsed(info, tuple(order), tensors, tuple(absent), body, _restoring(metadata, order))
+
+
+_RETURNS_STATE = "state"
+
+
+def _restoring(metadata: dict[str, Any], order: tuple[str, ...]) -> tuple[str | None, bool]:
+    """How a hit builds ``emotion_adv`` and what it returns, as the preparation did."""
+    dtype = metadata.get("exaggeration_dtype")
+    # Only a Conditionals has an emotion_adv (and always a t3.speaker_emb).
+    if dtype is not None and (dtype not in FLOAT_DTYPES or "t3.speaker_emb" not in order):
+        raise DamagedEntryError(f"the header's exaggeration_dtype {dtype!r} does not fit the entry")
+    returns = metadata.get("returns")
+    if returns not in (None, _RETURNS_STATE):
+        raise DamagedEntryError(f"the header's returns {returns!r} is not {_RETURNS_STATE!r}")
+    return dtype, returns is not None
 
 
 def _read_metadata(

@@ -162,7 +162,25 @@ def _missing_weights(
 
 
 def _is_download_failure(exc: Exception) -> bool:
-    if isinstance(exc, OSError):  # includes LocalEntryNotFoundError and requests' errors
-        return True
+    """Whether ``exc`` is the Hub failing to hand over the weights themselves.
+
+    Only an error raised inside ``huggingface_hub`` counts: upstream loaders
+    fetch their files through it. Anything else that fails while a model
+    loads (the multilingual tokenizer's segmenter download from github.com,
+    say) is not about the weights, and saying so would send users the wrong way.
+    """
     module = type(exc).__module__
-    return module.startswith(("huggingface_hub", "httpx", "httpcore", "requests", "urllib3"))
+    network = isinstance(exc, OSError) or module.startswith(
+        ("huggingface_hub", "httpx", "httpcore", "requests", "urllib3")
+    )
+    return network and _raised_in_hub(exc)
+
+
+def _raised_in_hub(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        name = traceback.tb_frame.f_globals.get("__name__", "")
+        if name == "huggingface_hub" or name.startswith("huggingface_hub."):
+            return True
+        traceback = traceback.tb_next
+    return False

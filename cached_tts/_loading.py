@@ -17,7 +17,7 @@ import torch
 from cached_tts._cache import ConditionalCache
 from cached_tts._exceptions import WeightsUnavailableError
 
-__all__ = ["ModelKind", "hub_reachable", "load_model", "resolve_device"]
+__all__ = ["REPOSITORIES", "ModelKind", "hub_reachable", "load_model", "resolve_device"]
 
 logger = logging.getLogger("cached_tts")
 
@@ -87,7 +87,8 @@ def load_model(
     return cls.from_local(_local_snapshot(kind), device, cache=cache)
 
 
-_REPOS = {
+#: The Hub repository each kind of model loads from.
+REPOSITORIES = {
     "english": "ResembleAI/chatterbox",
     "multilingual": "ResembleAI/chatterbox",
     "turbo": "ResembleAI/chatterbox-turbo",
@@ -97,7 +98,7 @@ _REPOS = {
 def _local_snapshot(kind: ModelKind) -> str:
     from huggingface_hub import snapshot_download
 
-    repo = _REPOS[kind]
+    repo = REPOSITORIES[kind]
     try:
         return str(snapshot_download(repo, local_files_only=True))
     except Exception as exc:

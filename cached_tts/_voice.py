@@ -135,6 +135,8 @@ class Lookup:
     error: BaseException | None = None
     #: Whether this call's own preparation ran (a miss, or an uncached run).
     prepared_here: bool = False
+    #: What upstream's preparation returned, when it ran for this call.
+    returned: Any = None
 
 
 def resolve(family: Family, wrapped: Callable[..., Any], model: Any, call: VoiceCall) -> Lookup:
@@ -193,7 +195,7 @@ def _look_up(
             raise ContentChangedError(
                 f"{clip.source} changed while its voice was prepared; nothing was stored for it"
             )
-        return family.capture(lookup.state, seconds)
+        return family.capture(lookup.state, seconds, lookup.returned)
 
     # A thread that holds the model must not wait for one that needs it.
     wait = not model_lock(model).held_here()
@@ -310,7 +312,7 @@ def _run_upstream(family: Family, wrapped: Callable[..., Any], model: Any, looku
         try:
             # No autograd graph may outlive the preparation.
             with torch.inference_mode():
-                wrapped(*call.args, **call.kwargs)
+                lookup.returned = wrapped(*call.args, **call.kwargs)
             lookup.state = getattr(model, family.state)
             lookup.prepared_here = True
             return time.perf_counter() - started

@@ -85,8 +85,8 @@ class Family:
     state: str
     #: ``generate``'s argument naming the clip it prepares first.
     prompt: str
-    #: An entry from what ``method`` set, and the seconds it took.
-    capture: Callable[[Any, float], Entry]
+    #: An entry from what ``method`` set, the seconds it took and what it returned.
+    capture: Callable[[Any, float, Any], Entry]
     restore: Callable[[Any, Entry, Any, Callable[..., Any]], None]
 
 
@@ -208,12 +208,25 @@ def _prepare_wrapper(family: Family) -> Callable[[Any], Any]:
             with model_lock(instance):
                 return wrapped(*args, **kwargs)
         note_cache_in_use(instance.cache)  # what %tts_cache shows
-        lookup = take_expected(instance, call) or resolve(family, wrapped, instance, call)
+        lookup = take_expected(instance, call)
+        if lookup is None:
+            lookup = resolve(family, wrapped, instance, call)
+        else:
+            # generate found the voice by its own arguments; this call's own
+            # (the exaggeration it passes) are the ones applied.
+            lookup.call = call
         with model_lock(instance):
             apply(family, instance, lookup, function_of(wrapped))
-        return None
+            return _returned(family, instance, lookup)
 
     return wrapper
+
+
+def _returned(family: Family, model: Any, lookup: Lookup) -> Any:
+    """What the wrapped method returns for this call: ``None``, or the state it set."""
+    if lookup.entry is None:
+        return lookup.returned  # upstream ran for this very call
+    return getattr(model, family.state) if lookup.entry.returns_state else None
 
 
 def _generate_wrapper(family: Family) -> Callable[[Any], Any]:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from cached_tts import _loading, _versions
 from cached_tts._cli import _profiles
 from cached_tts._cli._profiles import ModelProfile, identity
 from cached_tts._hashing import FileHasher
@@ -9,13 +10,17 @@ from cached_tts._hashing import FileHasher
 SETTINGS = (("device", "cpu"), ("method", "chatterbox.tts.ChatterboxTTS.prepare_conditionals"))
 
 
+LOCAL_REVISION = "a" * 40
+
+
 @pytest.fixture
 def checkpoint(tmp_path, monkeypatch):
-    """A local snapshot the loader would use, with one preparation weight file."""
-    folder = tmp_path / "snapshot"
-    folder.mkdir()
+    """A local snapshot the loader would use, with one preparation weight file; offline."""
+    folder = tmp_path / "snapshots" / LOCAL_REVISION
+    folder.mkdir(parents=True)
     (folder / "ve.safetensors").write_bytes(b"voice encoder weights")
     monkeypatch.setattr(_profiles, "_local_checkpoint", lambda _kind: str(folder))
+    monkeypatch.setattr(_loading, "hub_reachable", lambda: False)
     return folder
 
 
@@ -42,7 +47,56 @@ def test_the_identity_names_kind_device_versions_and_the_random_seed():
     ident = identity("turbo", "cuda:1", random_weights=True, hasher=FileHasher())
 
     assert (ident["kind"], ident["device"], ident["weights"]) == ("turbo", "cuda", "random:0")
-    assert {"cached-tts", "chatterbox-tts", "torch", "librosa", "schema"} <= ident.keys()
+    assert {"cached-tts", "schema"} <= ident.keys()
+
+
+def test_the_identity_names_every_version_the_key_names():
+    ident = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+
+    # chatterbox (with its source digest for a fork), soxr, numpy, pyloudnorm...
+    assert dict(_versions.library_versions()).items() <= ident.items()
+
+
+def test_a_profile_remembered_under_other_versions_is_not_found(tmp_path, monkeypatch):
+    ident = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+    ModelProfile("weights:abc", SETTINGS).save(tmp_path, ident)
+    upgraded = tuple(
+        (name, "99.0" if name == "version:soxr" else version)
+        for name, version in _versions.library_versions()
+    )
+    monkeypatch.setattr(_versions, "library_versions", lambda: upgraded)
+
+    now = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+    assert now["version:soxr"] == "99.0"
+    assert ModelProfile.load(tmp_path, now) is None
+
+
+@pytest.mark.usefixtures("checkpoint")
+def test_offline_the_identity_names_the_local_snapshot_s_revision():
+    ident = identity("english", "cpu", random_weights=False, hasher=FileHasher())
+
+    assert ident["revision"] == LOCAL_REVISION
+
+
+@pytest.mark.usefixtures("checkpoint")
+@pytest.mark.parametrize(
+    ("served", "predicted"),
+    [
+        (LOCAL_REVISION, True),
+        ("b" * 40, False),  # from_pretrained would download and load this one
+        (None, False),  # the Hub does not say
+    ],
+)
+def test_online_the_identity_is_known_only_when_the_hub_serves_the_local_revision(
+    monkeypatch, served, predicted
+):
+    monkeypatch.setattr(_loading, "hub_reachable", lambda: True)
+    monkeypatch.setattr(_profiles, "_hub_revision", lambda _kind: served)
+
+    ident = identity("english", "cpu", random_weights=False, hasher=FileHasher())
+
+    assert (ident is not None) == predicted
+    assert ident is None or ident["revision"] == LOCAL_REVISION
 
 
 def test_other_checkpoint_files_make_another_identity(checkpoint):

@@ -8,20 +8,24 @@ here) is written to ``<cache_dir>/models/<identity>.json``. The identity is
 everything that decides those parts before a model exists:
 
 * the model kind and the device type;
-* real weights: the checkpoint folder the loader will use, by the content hash
-  of its weight files (:func:`checkpoint_fingerprint`, remembered per file);
-  random weights: the seed of :func:`cached_tts.testing.random_components`;
-* the versions of cached-tts, chatterbox-tts, torch and librosa, and the
-  entry schema.
+* real weights: the hub revision the loader will load (the Hub's current one
+  when it answers, as ``from_pretrained`` loads it, else the local snapshot)
+  and the content hash of that checkpoint folder's weight files
+  (:func:`checkpoint_fingerprint`, remembered per file); random weights: the
+  seed of :func:`cached_tts.testing.random_components`;
+* cached-tts's version, the entry schema, and every version the key itself
+  names (:func:`cached_tts._versions.library_versions`: chatterbox with its
+  source digest, torch, numpy, soxr and the other preparation libraries).
 
-A prediction from a stale profile can only make ``warm`` skip a voice, never
-serve a wrong one: lookups still go through the full key, verified.
+A stale profile would make ``warm`` report as cached a voice that production
+then misses, so anything unknowable here (a Hub that answers with another
+revision, or not at all when asked) means no profile: the model is loaded.
+Lookups still go through the full key, verified, so nothing wrong is served.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -42,12 +46,6 @@ logger = logging.getLogger("cached_tts")
 # The seed load_model(random_weights=True) builds with.
 RANDOM_SEED = 0
 
-_REPOS = {
-    "english": "ResembleAI/chatterbox",
-    "multilingual": "ResembleAI/chatterbox",
-    "turbo": "ResembleAI/chatterbox-turbo",
-}
-
 
 def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -> str:
     """The fingerprint of a checkpoint folder, as :mod:`cached_tts._fingerprint` computes it."""
@@ -57,43 +55,80 @@ def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -
 
 
 def _versions() -> dict[str, str]:
-    from cached_tts import __version__
+    from cached_tts import __version__, _versions
     from cached_tts._keys import SCHEMA_VERSION
 
-    found = {"cached-tts": __version__, "schema": str(SCHEMA_VERSION)}
-    for dist in ("chatterbox-tts", "torch", "librosa"):
-        try:
-            found[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            found[dist] = "absent"
-    return found
+    # The very function whose versions every key's settings hold.
+    return {
+        "cached-tts": __version__,
+        "schema": str(SCHEMA_VERSION),
+        **dict(_versions.library_versions()),
+    }
 
 
 def _local_checkpoint(kind: str) -> str | None:
     """The local snapshot the loader would use, or ``None`` when there is none."""
     from huggingface_hub import snapshot_download
 
+    from cached_tts._loading import REPOSITORIES
+
     try:
-        return str(snapshot_download(_REPOS[kind], local_files_only=True))
+        return str(snapshot_download(REPOSITORIES[kind], local_files_only=True))
     except Exception:  # noqa: BLE001 -- any failure only means "load the model to know"
         return None
+
+
+def _hub_revision(kind: str) -> str | None:
+    """The commit the Hub serves now for ``kind``'s repository; ``None`` if it does not say."""
+    from huggingface_hub import HfApi
+
+    from cached_tts._loading import REPOSITORIES
+
+    try:
+        info = HfApi().model_info(REPOSITORIES[kind], revision="main", timeout=_HUB_TIMEOUT)
+    except Exception:  # noqa: BLE001 -- any failure only means "load the model to know"
+        return None
+    return info.sha
+
+
+_HUB_TIMEOUT = 10.0
+
+
+def _revision_to_load(kind: str, folder: str) -> str | None:
+    """The revision the loader will load, given the local snapshot ``folder``.
+
+    Online, ``from_pretrained`` loads what the Hub serves now, which may be
+    newer than the local snapshot; offline, the local snapshot. ``None``
+    when the two differ or the Hub does not say: only loading tells then.
+    """
+    from cached_tts._loading import hub_reachable
+
+    local = Path(folder).name  # the snapshot folder is named by its commit
+    if not hub_reachable():
+        return local
+    served = _hub_revision(kind)
+    return local if served == local else None
 
 
 def identity(
     kind: str, device: str, *, random_weights: bool, hasher: FileHasher
 ) -> dict[str, str] | None:
     """What decides a model's key parts before it is built; ``None`` if unknowable here."""
+    from cached_tts._exceptions import ContentChangedError
+
     found = {"kind": kind, "device": device.split(":", maxsplit=1)[0], **_versions()}
     if random_weights:
         found["weights"] = f"random:{RANDOM_SEED}"
         return found
     folder = _local_checkpoint(kind)
-    if folder is None:
+    revision = None if folder is None else _revision_to_load(kind, folder)
+    if folder is None or revision is None:
         return None
     try:
         found["weights"] = checkpoint_fingerprint(folder, hasher)
-    except OSError:
-        return None
+    except (OSError, ContentChangedError):
+        return None  # a checkpoint being replaced: loading it tells what it holds
+    found["revision"] = revision
     return found
 
 

@@ -9,9 +9,11 @@ first, with the key parts the cache folder remembers for this model
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache
 
 __all__ = ["add_parsers", "load", "open_cache"]
+
+logger = logging.getLogger("cached_tts")
 
 RANDOM_NOTE = (
     "Random weights (--random-weights): the real architecture, so timings are real, "
@@ -107,16 +111,33 @@ def check_clip(path: Path) -> None:
 # -- warm -----------------------------------------------------------------------
 
 
+@dataclass
+class _FirstLook:
+    """What the look-up before loading a model found."""
+
+    cached: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    #: The identity to remember the loaded model's key parts under (``None``: none).
+    identity: Any = None
+
+
 def _look_up_first(
     args: argparse.Namespace, cache: ConditionalCache, voices: list[str]
-) -> tuple[list[str], list[str], Any]:
-    """The voices already cached, those to prepare, and the profile to keep (or ``None``)."""
+) -> _FirstLook:
+    """Which voices are cached already, by the key parts remembered for this model.
+
+    It only reads: a voice found missing takes no folder lock and no lease,
+    which would hold back the processes preparing it (the loaded model
+    takes its turn on them when it prepares).
+    """
     from cached_tts._cli._profiles import ModelProfile, identity
+    from cached_tts._exceptions import ContentChangedError
     from cached_tts._loading import resolve_device
 
     folder = cache.directory
     if folder is None:
-        return [], voices, None
+        return _FirstLook(missing=voices)
     ident = identity(
         args.model,
         resolve_device(args.device),
@@ -125,19 +146,23 @@ def _look_up_first(
     )
     profile = ModelProfile.load(folder, ident) if ident is not None else None
     if profile is None:
-        return [], voices, ident
-    cached, missing = [], []
+        return _FirstLook(missing=voices, identity=ident)
+    found = _FirstLook(identity=ident)
     for voice in voices:
         try:
             key = profile.key(cache.content_hash(voice))
-            cache.get_or_prepare(key, _not_cached, source=os.path.abspath(voice))
+            # wait=False: never waits for, so never takes, a lock or a lease.
+            cache.get_or_prepare(key, _not_cached, source=os.path.abspath(voice), wait=False)
         except _NotCachedError:
-            missing.append(voice)
+            found.missing.append(voice)
+        except ContentChangedError as exc:
+            logger.warning("Skipping %s: %s", voice, exc)
+            found.failed.append((voice, f"{exc} (ContentChangedError)"))
         except OSError:
-            missing.append(voice)  # warm() reports the reason when it tries
+            found.missing.append(voice)  # warm() reports the reason when it tries
         else:
-            cached.append(voice)
-    return cached, missing, ident
+            found.cached.append(voice)
+    return found
 
 
 class _NotCachedError(Exception):
@@ -180,8 +205,9 @@ def run_warm(args: argparse.Namespace) -> int:
     # Every key looked up, so that entries the folder already held reach the
     # shared tiers named too (a lookup served by disk writes none).
     looked_up = recording_keys(cache)
-    found, missing, ident = _look_up_first(args, cache, voices)
-    summary = WarmSummary(cached=found)
+    first = _look_up_first(args, cache, voices)
+    missing = first.missing
+    summary = WarmSummary(cached=first.cached, failed=first.failed)
     unstored = 0
     if missing:
         with quiet_upstream():
@@ -194,9 +220,10 @@ def run_warm(args: argparse.Namespace) -> int:
                     bar.update()
 
                 done = warm(model, missing, progress=advance)
-        _remember(cache, ident, keys)
+        _remember(cache, first.identity, keys)
         unstored = _unstored(args, cache, keys)
-        summary.new, summary.failed = done.new, done.failed
+        summary.new = done.new
+        summary.failed += done.failed
         summary.cached += done.cached
     for key in looked_up:
         cache.share(key)

@@ -11,12 +11,14 @@ import errno
 import threading
 
 import pytest
+import redis
 import soundfile
 
 import cached_tts
-from cached_tts import CachedChatterboxTTS, ConditionalCache
+from cached_tts import CachedChatterboxTTS, ConditionalCache, _keys, _versions
 from cached_tts._cli import _voice_commands, main
 from cached_tts._cli._profiles import ModelProfile, identity
+from cached_tts._exceptions import ContentChangedError
 from cached_tts._hashing import FileHasher
 from cached_tts._ipython import cache_in_use
 from cached_tts._store import DiskStore
@@ -224,3 +226,77 @@ def test_warm_remote_prepares_each_voice_once_for_a_fleet(voices, tmp_path, redi
         assert len(list((tmp_path / machine / "entries").glob("*.safetensors"))) == 2
     assert main(["verify", "--cache-dir", str(tmp_path / "b"), "--remote", redis_url]) == 0
     assert "2 entries checked in Redis, 0 damaged" in capsys.readouterr().out
+
+
+# -- the look-up before a model loads -------------------------------------------
+
+
+def test_the_look_up_before_loading_takes_no_lock_and_no_lease(
+    voices, tmp_path, capsys, monkeypatch, redis_url
+):
+    cache_dir = tmp_path / "cache"
+    assert warm_cli(capsys, cache_dir, voices / "carol.wav", "--remote", redis_url)[0] == 0
+    locks = DiskStore(cache_dir).locks_dir
+    for lock in locks.iterdir():
+        lock.unlink()  # what the first run left, as any process may
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    seen = {}
+    real_load = _voice_commands.load
+
+    def load_after_the_look(*args):
+        seen["locks"] = sorted(path.name for path in locks.iterdir())
+        seen["sets"] = client.info("commandstats").get("cmdstat_set")  # a lease is a SET NX
+        return real_load(*args)
+
+    monkeypatch.setattr(_voice_commands, "load", load_after_the_look)
+    code, out, _ = warm_cli(capsys, cache_dir, voices, "--remote", redis_url)  # dave is new
+
+    assert (code, seen) == (0, {"locks": [], "sets": None})
+    assert "1 new, 1 already cached, 0 failed" in out
+
+
+def test_a_clip_that_keeps_changing_is_skipped_and_the_rest_is_warmed(
+    voices, tmp_path, capsys, monkeypatch
+):
+    cache_dir = tmp_path / "cache"
+    assert warm_cli(capsys, cache_dir, voices / "carol.wav")[0] == 0  # remembers the profile
+    real_hash = FileHasher.hash
+
+    def carol_keeps_changing(self, path, *args, **kwargs):
+        if str(path).endswith("carol.wav"):
+            raise ContentChangedError(f"{path} kept changing while it was read")
+        return real_hash(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(FileHasher, "hash", carol_keeps_changing)
+    code, out, _ = warm_cli(capsys, cache_dir, voices)
+
+    assert code == 1
+    assert "1 new, 0 already cached, 1 failed" in out
+    assert "carol.wav kept changing while it was read" in out
+    assert len(list((cache_dir / "entries").glob("*.safetensors"))) == 2  # dave's is there
+
+
+def test_warm_never_says_cached_under_a_profile_of_other_versions(
+    voices, tmp_path, capsys, monkeypatch
+):
+    cache_dir = tmp_path / "cache"
+    assert warm_cli(capsys, cache_dir, voices / "carol.wav")[0] == 0
+    loads = []
+    real_load = _voice_commands.load
+    monkeypatch.setattr(_voice_commands, "load", lambda *a: loads.append(1) or real_load(*a))
+    # soxr upgraded: every key production computes now names the new version.
+    upgraded = tuple(
+        (name, "99.0" if name == "version:soxr" else version)
+        for name, version in _versions.library_versions()
+    )
+    monkeypatch.setattr(_versions, "library_versions", lambda: upgraded)
+    monkeypatch.setattr(_keys, "library_versions", lambda: upgraded)
+    _keys._settings.cache_clear()  # settings computed under the old versions
+    try:
+        code, out, _ = warm_cli(capsys, cache_dir, voices / "carol.wav")
+    finally:
+        _keys._settings.cache_clear()
+
+    assert (code, loads) == (0, [1])  # the profile was not trusted: the model was loaded
+    assert "1 new, 0 already cached, 0 failed" in out
