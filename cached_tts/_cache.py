@@ -161,8 +161,12 @@ class ConditionalCache:
         if isinstance(cache_dir, _DefaultDir):
             cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
-        # Disk reads take no more than a shared tier's do: a file larger is damage.
-        max_entry_bytes = (remote_settings or TierSettings()).max_value_bytes
+        # Disk reads are bounded like a shared tier's: a file larger is damage. A
+        # smaller shared bound (to spare Redis's memory, say) leaves the disk at
+        # the default, so that such entries are still kept on disk.
+        max_entry_bytes = max(
+            TierSettings().max_value_bytes, (remote_settings or TierSettings()).max_value_bytes
+        )
         # Set once: a failing folder is skipped through its health, never unset,
         # so a thread that read self._store may always use it.
         self._store: Final = self._open_store(cache_dir, max_disk_bytes, max_entry_bytes)

@@ -368,14 +368,13 @@ def test_an_entry_file_over_the_bound_is_damage_and_is_not_written(tmp_path, cap
     assert small.files() == []  # removed like other damage
 
 
-def test_a_caches_folder_takes_the_bound_of_its_shared_tiers(tmp_path):
-    """An entry a shared tier may serve is one the folder may keep, and no other."""
+def test_a_caches_folder_takes_the_shared_bound_only_where_it_is_larger(tmp_path):
+    """A small shared bound (sparing Redis's memory) still keeps entries on disk."""
     folder = tmp_path / "cache"
     small = ConditionalCache(folder, remote=None, remote_settings=TierSettings(max_value_bytes=512))
     small.get_or_prepare(key_for(1), lambda: entry_for(1))  # about 1 KB
-    assert small.stats().disk_entries == 0
-    roomy = TierSettings(max_value_bytes=4096)
-    ConditionalCache(folder, remote=None, remote_settings=roomy).get_or_prepare(
-        key_for(1), lambda: entry_for(1)
-    )
     assert small.stats().disk_entries == 1
+    assert small._store.max_entry_bytes == TierSettings().max_value_bytes
+    roomy = TierSettings(max_value_bytes=4 * TierSettings().max_value_bytes)
+    large = ConditionalCache(folder, remote=None, remote_settings=roomy)
+    assert large._store.max_entry_bytes == roomy.max_value_bytes
