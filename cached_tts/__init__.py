@@ -6,7 +6,7 @@ Swap one import and every ``generate(audio_prompt_path=...)`` and
     from cached_tts import CachedChatterboxTTS as ChatterboxTTS
 
 Or change no code at all: ``cached_tts.enable()`` patches chatterbox's own
-classes, ``python -m cached_tts run script.py`` runs a script with caching on,
+classes, ``cached-tts run COMMAND`` runs any command with caching on,
 and ``%load_ext cached_tts`` does it in IPython and Jupyter.
 
 Importing ``cached_tts`` imports nothing heavy: each public name loads its

@@ -58,9 +58,6 @@ class CountedModel:
 
 def report(preparations: dict[str, int], **extra: object) -> None:
     """The last line of stdout: what this process prepared, per voice."""
-    print(
-        json.dumps(  # noqa: T201 -- the report the test reads
-            {"preparations": preparations, "pid": os.getpid(), **extra}
-        )
-    )
+    line = json.dumps({"preparations": preparations, "pid": os.getpid(), **extra})
+    print(line)  # noqa: T201 -- the report the test reads
     sys.stdout.flush()
