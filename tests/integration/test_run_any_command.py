@@ -92,6 +92,15 @@ def cached_tts_run(*command):
     return [BIN / "cached-tts", "run", *command]
 
 
+def run_on_voices(tmp_path, clips, *command):
+    """`cached-tts run --cache-dir D COMMAND alice.wav bob.wav`; results saved in tmp_path/out."""
+    voices = [clips["alice"], clips["bob"]]
+    return start(
+        cached_tts_run("--cache-dir", tmp_path / "cache", *command, *voices),
+        environment(tmp_path / "out"),
+    )
+
+
 def test_the_plain_program_prepares_every_time(plain_run):
     assert plain_run[0] == {"alice": 2, "bob": 2}
 
@@ -146,29 +155,14 @@ def test_a_console_script_installed_by_pip_is_cached(clips, plain_run, tmp_path)
 
 
 def test_a_module_run_with_m_is_cached(clips, plain_run, tmp_path):
-    env = environment(tmp_path / "out")
-
-    result = start(
-        cached_tts_run(
-            "--cache-dir", tmp_path / "cache", "-m", "speak", clips["alice"], clips["bob"]
-        ),
-        env,
-    )
+    result = run_on_voices(tmp_path, clips, "-m", "speak")
 
     assert [r["preparations"] for r in reports(result)] == [{"alice": 1, "bob": 1}]
     assert assert_bitwise_plain(tmp_path / "out", plain_run) == 4
 
 
 def test_a_subprocess_child_serves_from_the_parents_folder(clips, plain_run, tmp_path):
-    env = environment(tmp_path / "out")
-    program = PROGRAMS / "parent_child.py"
-
-    result = start(
-        cached_tts_run(
-            "--cache-dir", tmp_path / "cache", "python", program, clips["alice"], clips["bob"]
-        ),
-        env,
-    )
+    result = run_on_voices(tmp_path, clips, "python", PROGRAMS / "parent_child.py")
 
     child, parent = reports(result)
     assert (parent["preparations"], child["preparations"]) == ({"alice": 1, "bob": 1}, {})
@@ -176,13 +170,7 @@ def test_a_subprocess_child_serves_from_the_parents_folder(clips, plain_run, tmp
 
 
 def test_a_multiprocessing_spawn_pool_of_two_shares_the_folder(clips, plain_run, tmp_path):
-    env = environment(tmp_path / "out")
-    program = PROGRAMS / "spawn_pool.py"
-
-    result = start(
-        cached_tts_run("--cache-dir", tmp_path / "cache", program, clips["alice"], clips["bob"]),
-        env,
-    )
+    result = run_on_voices(tmp_path, clips, PROGRAMS / "spawn_pool.py")
 
     (report,) = reports(result)
     # Plain, the 6 tasks prepare 6 times; cached, each voice at most once per worker.
@@ -252,15 +240,7 @@ def test_uvicorn_with_two_workers_prepares_each_voice_at_most_once_per_worker(
 def test_an_import_shim_installed_before_chatterbox_is_the_one_chatterbox_uses(
     clips, plain_run, tmp_path
 ):
-    env = environment(tmp_path / "out")
-    program = PROGRAMS / "shim_first.py"
-
-    result = start(
-        cached_tts_run(
-            "--cache-dir", tmp_path / "cache", "python", program, clips["alice"], clips["bob"]
-        ),
-        env,
-    )
+    result = run_on_voices(tmp_path, clips, "python", PROGRAMS / "shim_first.py")
 
     (report,) = reports(result)
     assert report["shim_used"] == ["perth.perth_net"]

@@ -46,6 +46,7 @@ class CountedModel:
 
         s3gen.embed_ref = counting_embed_ref
         self.voice = ""
+        self.saved = 0
 
     def prepare(self, clip: str) -> None:
         """Prepare ``clip`` as a plain program would, and save what it gave."""
@@ -53,7 +54,8 @@ class CountedModel:
         self.model.prepare_conditionals(clip, exaggeration=0.5)
         out = os.environ.get("PLAINVOICE_OUT")
         if out:
-            self.model.conds.save(Path(out) / f"{self.voice}-{os.getpid()}.pt")
+            self.saved += 1
+            self.model.conds.save(Path(out) / f"{self.voice}-{os.getpid()}-{self.saved}.pt")
 
 
 def report(preparations: dict[str, int], **extra: object) -> None:
