@@ -26,7 +26,6 @@ from cached_tts._exceptions import (
     DamagedEntryError,
     WeightsUnavailableError,
 )
-from cached_tts._stats import CacheStats, TierStats
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     )
     from cached_tts._patching import disable, enable, enabled
     from cached_tts._remote import RemoteSettings
+    from cached_tts._stats import CacheStats, TierStats
     from cached_tts._tiers import SharedTier, TierSettings
     from cached_tts._warm import WarmSummary, warm
 
@@ -80,6 +80,9 @@ _LAZY = {
     "default_cache": "cached_tts._cache",
     "default_cache_dir": "cached_tts._cache",
     "EntryKey": "cached_tts._keys",
+    # Lazy too: dataclasses costs `cached-tts run` about 10 ms of start-up.
+    "CacheStats": "cached_tts._stats",
+    "TierStats": "cached_tts._stats",
     "refresh_fingerprint": "cached_tts._fingerprint",
     "RemoteSettings": "cached_tts._remote",
     "Backoff": "cached_tts._health",

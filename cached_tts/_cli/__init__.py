@@ -16,24 +16,13 @@ needs when it runs.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 
 __all__ = ["main"]
 
-logger = logging.getLogger("cached_tts")
-
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
-def _log_to_stderr(target: logging.Logger) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-    target.addHandler(handler)
-    target.setLevel(logging.DEBUG)
 
 
 def _version() -> str:
@@ -137,6 +126,8 @@ def _main(argv: list[str] | None) -> int:
     if _run_command.is_run(words):
         # Parsed on its own: `run` imports none of the other commands.
         return _run_command.execute(words)
+    import logging  # here: `run` (above) starts faster without it
+
     args = _parser().parse_args(words)
     _configure_logging(verbose=args.verbose)
     try:
@@ -146,12 +137,15 @@ def _main(argv: list[str] | None) -> int:
     except Exception as exc:  # users get one line; -v logs the traceback
         from cached_tts._cli._errors import one_line
 
-        logger.debug("Failure", exc_info=True)
+        logging.getLogger("cached_tts").debug("Failure", exc_info=True)
         print(f"cached-tts: error: {one_line(exc, verbose=args.verbose)}", file=sys.stderr)
         return 1
 
 
 def _configure_logging(*, verbose: bool) -> None:
+    import logging
+    import warnings
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=_LOG_FORMAT)
     # The progress display says what is happening; the log adds warnings, and
     # with -v everything.
