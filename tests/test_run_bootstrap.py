@@ -109,6 +109,25 @@ def test_a_failure_to_patch_is_logged_and_the_program_runs_on_uncached(tmp_path)
     assert "could not patch chatterbox.tts; it runs uncached" in result.stderr
 
 
+def test_a_bootstrap_that_cannot_enable_caching_warns_and_the_program_runs_on(tmp_path):
+    stand_in_chatterbox(tmp_path)
+    broken = tmp_path / "wrapt"  # what enable() needs; ahead of site-packages here
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('a broken install')\n")
+    program = "import chatterbox.tts\nprint('the program ran')\n"
+    env = environment()
+    env["PYTHONPATH"] = os.pathsep.join([str(BOOTSTRAP), str(tmp_path)])
+
+    result = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "the program ran"
+    assert "could not enable caching in this process; it runs uncached" in result.stderr
+    assert "a broken install" in result.stderr
+
+
 def test_caching_disabled_for_one_process_leaves_its_imports_alone(tmp_path):
     stand_in_chatterbox(tmp_path)
     program = "import sys, chatterbox.tts\nprint('wrapt' in sys.modules)\n"

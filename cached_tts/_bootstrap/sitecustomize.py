@@ -60,10 +60,18 @@ def _run_next_sitecustomize() -> None:
 
     Its errors are its own: Python reports them as it would without us.
     """
-    from importlib.machinery import PathFinder
+    try:
+        from importlib.machinery import PathFinder
 
-    others = [entry for entry in sys.path if os.path.abspath(entry or ".") != _FOLDER]
-    spec = PathFinder.find_spec("sitecustomize", others)
+        others = [entry for entry in sys.path if os.path.abspath(entry or ".") != _FOLDER]
+        spec = PathFinder.find_spec("sitecustomize", others)
+    except Exception:  # an odd sys.path entry: say so, and start as if there were none
+        import logging
+
+        logging.getLogger("cached_tts").warning(
+            "cached-tts could not look for another sitecustomize", exc_info=True
+        )
+        return
     if spec is None or spec.loader is None:
         return
     import importlib.util
