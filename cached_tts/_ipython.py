@@ -50,10 +50,10 @@ def load_ipython_extension(ipython: Any) -> None:
     from cached_tts._patching import enable
 
     # tqdm.auto, imported by chatterbox's dependencies, warns in a notebook
-    # without ipywidgets; its bars still work, as text.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*IProgress.*")
-        enable()
+    # without ipywidgets; its bars still work, as text. enable() patches
+    # chatterbox when the session imports it, later: the filter stays.
+    warnings.filterwarnings("ignore", message=".*IProgress.*")
+    enable()
     ipython.register_magic_function(tts_cache, magic_kind="line", magic_name=_MAGIC)
 
 

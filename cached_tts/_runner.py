@@ -1,66 +1,112 @@
-"""``python -m cached_tts run script.py``: an unmodified script, with caching on.
+"""``cached-tts run COMMAND``: any command, with caching in every Python process it starts.
 
-The script runs as ``python script.py`` would run it: the same ``sys.argv``,
-``__name__ == "__main__"``, its folder first on ``sys.path``, and the same exit
-code (``sys.exit`` codes pass through; an uncaught exception prints its
-traceback and exits 1).
+As ``opentelemetry-instrument`` and ``ddtrace-run`` do, it puts a folder that
+holds a ``sitecustomize`` module (:mod:`cached_tts._bootstrap`) first on
+``$PYTHONPATH`` and replaces itself with the command (``exec``): the command
+keeps its process, exit code, signals, stdin and stdout, and every Python
+process of the tree (``subprocess`` children, spawn and forkserver workers,
+uvicorn's and gunicorn's workers) imports that module at start-up. Programs
+that are not Python run untouched. ``--cache-dir`` and ``--remote`` reach the
+whole tree through ``$CACHED_TTS_CACHE_DIR`` and ``$CACHED_TTS_REMOTE``.
+
+>>> command_line(["script.py", "--fast"], module=None)[1:]
+['script.py', '--fast']
+>>> command_line(["uvicorn", "app:app"], module=None)
+['uvicorn', 'app:app']
+>>> environment({"PYTHONPATH": "/src"}, cache_dir=None, remote=None)["PYTHONPATH"] == (
+...     BOOTSTRAP_FOLDER + os.pathsep + "/src"
+... )
+True
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import runpy
 import sys
-import traceback
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
-from cached_tts._cache import CACHE_DIR_ENV
-from cached_tts._remote import REMOTE_ENV
+__all__ = ["BOOTSTRAP_FOLDER", "command_line", "environment", "run_command"]
 
-__all__ = ["run_script"]
+#: The folder whose ``sitecustomize`` enables caching; ``$PYTHONPATH`` starts with it.
+BOOTSTRAP_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 
-logger = logging.getLogger("cached_tts")
+# Given here rather than imported: `run` stays as fast to start as it can
+# (the names are checked against cached_tts._cache and _remote by the tests).
+CACHE_DIR_ENV = "CACHED_TTS_CACHE_DIR"
+REMOTE_ENV = "CACHED_TTS_REMOTE"
 
-# What `python missing.py` exits with.
-_CANNOT_OPEN = 2
+# What a shell exits with for a command it cannot find or cannot execute.
+_NOT_FOUND = 127
+_NOT_EXECUTABLE = 126
 
 
-def run_script(
-    script: str, args: list[str], *, cache_dir: Path | None = None, remote: str | None = None
-) -> int:
-    """Run ``script`` with ``args`` and chatterbox's classes cached; its exit code.
+def command_line(command: list[str], *, module: str | None) -> list[str]:
+    """The argv to execute: ``-m module`` and ``script.py`` run on this Python.
 
-    ``cache_dir`` and ``remote`` set ``$CACHED_TTS_CACHE_DIR`` and
-    ``$CACHED_TTS_REMOTE`` for the script and the processes it starts.
-    ``SystemExit`` propagates, as it would from the script.
+    Anything else (``python``, a console script, a server, a shell script) is
+    looked up on ``$PATH`` as a shell would.
     """
-    path = os.path.abspath(script)
-    if not os.path.isfile(path):
-        print(f"cached-tts run: can't open file {script!r}: no such file", file=sys.stderr)  # noqa: T201 -- the command's own error
-        return _CANNOT_OPEN
+    if module is not None:
+        return [sys.executable, "-m", module, *command]
+    if command and command[0].endswith((".py", ".pyw")):
+        return [sys.executable, *command]
+    return list(command)
+
+
+def environment(
+    base: Mapping[str, str], *, cache_dir: Path | None, remote: str | None
+) -> dict[str, str]:
+    """``base`` with the bootstrap folder first on ``$PYTHONPATH``, and the cache settings.
+
+    The ``$PYTHONPATH`` that ``base`` holds is kept, after the folder.
+    """
+    env = dict(base)
+    existing = env.get("PYTHONPATH", "")
+    if existing.split(os.pathsep)[0] != BOOTSTRAP_FOLDER:
+        env["PYTHONPATH"] = BOOTSTRAP_FOLDER + (os.pathsep + existing if existing else "")
     if cache_dir is not None:
-        os.environ[CACHE_DIR_ENV] = str(cache_dir)
+        # Absolute: a process of the tree may change its working folder.
+        env[CACHE_DIR_ENV] = os.path.abspath(cache_dir)
     if remote is not None:
-        os.environ[REMOTE_ENV] = remote
-    from cached_tts._patching import enable
+        env[REMOTE_ENV] = remote  # "" turns the inherited shared tiers off
+    return env
 
-    enable()
-    sys.argv = [script, *args]
-    sys.path[0] = os.path.dirname(path)
+
+def run_command(
+    command: list[str],
+    *,
+    module: str | None = None,
+    cache_dir: Path | None = None,
+    remote: str | None = None,
+) -> int:
+    """Execute ``command`` with caching in its whole process tree.
+
+    On POSIX it does not return when the command starts: the command takes
+    this process over. It returns the exit code otherwise (127 for a command
+    that cannot be found, 126 for one that cannot be executed).
+    """
+    argv = command_line(command, module=module)
+    env = environment(os.environ, cache_dir=cache_dir, remote=remote)
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        # As given, not absolute: runpy puts it in sys.argv[0], as python does.
-        runpy.run_path(script, run_name="__main__")
-    except Exception as exc:  # noqa: BLE001 -- reported exactly as the interpreter would
-        _print_script_traceback(exc, script)
-        return 1
-    return 0
+        if os.name != "posix":  # no exec that keeps the process: wait for the child
+            import subprocess
+
+            return subprocess.call(argv, env=env)  # noqa: S603 -- the user's own command
+        os.execvpe(argv[0], argv, env)  # noqa: S606 -- the user's own command
+    except FileNotFoundError:
+        _fail(f"command not found: {argv[0]}")
+        return _NOT_FOUND
+    except PermissionError:
+        _fail(f"permission denied: {argv[0]} (is it executable?)")
+        return _NOT_EXECUTABLE
+    except OSError as exc:
+        _fail(f"cannot execute {argv[0]}: {exc.strerror or exc}")
+        return _NOT_EXECUTABLE
+    return 0  # pragma: no cover - execvpe returns only by raising
 
 
-def _print_script_traceback(exc: BaseException, path: str) -> None:
-    """The traceback from the script's first frame on, without runpy's and ours."""
-    tb: TracebackType | None = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != path:
-        tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+def _fail(message: str) -> None:
+    print(f"cached-tts run: {message}", file=sys.stderr)  # noqa: T201 -- the command's own error

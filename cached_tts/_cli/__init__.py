@@ -16,24 +16,13 @@ needs when it runs.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 
 __all__ = ["main"]
 
-logger = logging.getLogger("cached_tts")
-
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
-def _log_to_stderr(target: logging.Logger) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-    target.addHandler(handler)
-    target.setLevel(logging.DEBUG)
 
 
 def _version() -> str:
@@ -104,7 +93,7 @@ def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from cached_tts import _bench_options
-    from cached_tts._cli import _cache_commands, _voice_commands
+    from cached_tts._cli import _cache_commands, _run_command, _voice_commands
     from cached_tts._cli._options import add_remote
 
     parser = argparse.ArgumentParser(
@@ -134,18 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--random-weights", action="store_true", help="skip the real weights")
     demo.add_argument("--no-generate", action="store_true", help="only time preparations")
 
-    run = commands.add_parser(
-        "run",
-        help="run a Python script with chatterbox's voice preparations cached",
-        description=(
-            "Run an unmodified script as `python script.py args...` would, with "
-            "cached_tts.enable() in force. CACHED_TTS_DISABLE=1 turns caching off."
-        ),
-    )
-    run.add_argument("--cache-dir", type=Path, help="cache folder (default: $CACHED_TTS_CACHE_DIR)")
-    add_remote(run, use=": the script's default cache uses it")
-    run.add_argument("script", help="the script to run")
-    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    _run_command.add_parser(commands)
     bench = commands.add_parser(
         "bench",
         help="time misses, hits and upstream's Conditionals.load side by side",
@@ -186,15 +164,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "run":
-        from cached_tts._runner import run_script
+    from cached_tts._cli import _run_command
 
-        # The script owns the root logger, as it would without us.
-        if args.verbose:
-            _log_to_stderr(logging.getLogger("cached_tts"))
-        # "" (--remote '') is passed on: it turns the variable's Redis off.
-        return run_script(args.script, args.args, cache_dir=args.cache_dir, remote=args.remote)
+    words = sys.argv[1:] if argv is None else argv
+    if _run_command.is_run(words):
+        # Parsed on its own: `run` imports none of the other commands.
+        return _run_command.execute(words)
+    import logging  # here: `run` (above) starts faster without it
+
+    args = _parser().parse_args(words)
     _configure_logging(verbose=args.verbose)
     try:
         return _run(args)
@@ -203,12 +181,15 @@ def _main(argv: list[str] | None) -> int:
     except Exception as exc:  # users get one line; -v logs the traceback
         from cached_tts._cli._errors import one_line
 
-        logger.debug("Failure", exc_info=True)
+        logging.getLogger("cached_tts").debug("Failure", exc_info=True)
         print(f"cached-tts: error: {one_line(exc, verbose=args.verbose)}", file=sys.stderr)
         return 1
 
 
 def _configure_logging(*, verbose: bool) -> None:
+    import logging
+    import warnings
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=_LOG_FORMAT)
     # The progress display says what is happening; the log adds warnings, and
     # with -v everything.

@@ -11,6 +11,10 @@ from chatterbox.tts import ChatterboxTTS
 from cached_tts import ConditionalCache
 from cached_tts.testing import random_components, random_model, write_voice_clip
 
+# Plain programs that tests run in their own processes: importing them here
+# (for their doctests) would run them.
+collect_ignore = ["programs"]
+
 
 def aged(path):
     """Set a file's times back so its hash is remembered (it is no longer racy)."""

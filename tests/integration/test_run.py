@@ -1,4 +1,9 @@
-"""`python -m cached_tts run script.py`: an unmodified chatterbox script, cached."""
+"""`python -m cached_tts run script.py`: an unmodified chatterbox script, cached.
+
+The script runs under the real interpreter (`run` execs `python script.py`), so its
+`sys.argv`, `__main__`, `sys.path[0]`, traceback and exit code are python's own.
+tests/integration/test_run_any_command.py covers the other forms of `run`.
+"""
 
 from __future__ import annotations
 
