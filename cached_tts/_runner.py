@@ -63,7 +63,9 @@ def environment(
     """
     env = dict(base)
     existing = env.get("PYTHONPATH", "")
-    if existing.split(os.pathsep)[0] != BOOTSTRAP_FOLDER:
+    first = existing.split(os.pathsep)[0]
+    # Real paths: a container may spell the folder through a symlink.
+    if not first or os.path.realpath(first) != os.path.realpath(BOOTSTRAP_FOLDER):
         env["PYTHONPATH"] = BOOTSTRAP_FOLDER + (os.pathsep + existing if existing else "")
     if cache_dir is not None:
         # Absolute: a process of the tree may change its working folder.

@@ -7,13 +7,17 @@ bootstrap acts; the real one is in tests/integration/test_run_any_command.py.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import cached_tts
 from cached_tts import _cache, _remote, _runner
+from cached_tts._bootstrap import sitecustomize
 
 ROOT = Path(cached_tts.__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -215,3 +219,90 @@ def test_sigterm_reaches_the_command_itself():
         assert process.stdout.readline().strip() == "ready"
         process.terminate()
         assert process.wait(timeout=30) == 42
+
+
+COUNT_FINDERS = """
+import sys
+print(sum(type(f).__name__ == "_EnableOnChatterboxImport" for f in sys.meta_path))
+"""
+
+
+def two_bootstraps(tmp_path: Path, layout: str) -> list[Path]:
+    """Two bootstrap folders on one path: two installs' copies, or one spelled two ways."""
+    first = tmp_path / "first"
+    if layout == "symlink":  # a container's spelling of the folder, apart from __file__'s
+        first.symlink_to(BOOTSTRAP, target_is_directory=True)
+        return [first, BOOTSTRAP]
+    shutil.copytree(BOOTSTRAP, first)
+    second = tmp_path / "second"
+    shutil.copytree(BOOTSTRAP, second)
+    return [first, second, first, second] if layout == "copies-twice" else [first, second]
+
+
+@pytest.mark.parametrize("layout", ["copies", "copies-twice", "symlink"])
+def test_two_bootstraps_on_the_path_arm_once_and_run_the_users_sitecustomize_once(tmp_path, layout):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("print('the user sitecustomize ran')\n")
+    folders = two_bootstraps(tmp_path, layout)
+
+    result = subprocess.run(
+        [sys.executable, "-c", COUNT_FINDERS],
+        env=environment([*folders, user]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == ["the user sitecustomize ran", "1"]
+
+
+def test_a_sitecustomize_before_the_bootstrap_that_chains_to_it_is_not_run_again(tmp_path):
+    # As ours does, another tool's sitecustomize may run the next one on the path.
+    chaining = tmp_path / "chaining"
+    chaining.mkdir()
+    (chaining / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import importlib.util, sys
+            from importlib.machinery import PathFinder
+            print("the chaining sitecustomize ran")
+            spec = PathFinder.find_spec("sitecustomize", sys.path[1:])
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            """
+        )
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", COUNT_FINDERS],
+        env=environment([chaining, BOOTSTRAP]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == ["the chaining sitecustomize ran", "1"]
+
+
+def test_run_does_not_add_its_bootstrap_again_when_the_path_spells_it_through_a_symlink(
+    tmp_path,
+):
+    link = tmp_path / "bootstrap"
+    link.symlink_to(BOOTSTRAP, target_is_directory=True)
+    given = environment([link])
+
+    env = _runner.environment(given, cache_dir=None, remote=None)
+
+    assert env["PYTHONPATH"] == given["PYTHONPATH"]
+
+
+def test_the_finder_takes_the_import_systems_arguments_by_keyword_too():
+    finder = sitecustomize._EnableOnChatterboxImport()
+
+    assert finder.find_spec("json", None, target=None) is None
+    assert finder.find_spec("json", path=None, target=None) is None
+    assert not finder.done

@@ -17,13 +17,23 @@ happens as it would plain.
 ``CACHED_TTS_DISABLE=1`` in a process's environment leaves it alone. A failure
 here is logged, never raised: the program then runs uncached. A
 ``sitecustomize`` module that the environment already had (the next one on
-``sys.path``) still runs, after this one.
+``sys.path`` after this folder) still runs, after this one.
+
+Two bootstrap folders may sit on one path (a pipx install's and a
+virtualenv's, or this one spelled through a symlink): each acts once per
+process, only the first adds its finder, and the chain goes on to the
+``sitecustomize`` after them.
 """
 
 import os
 import sys
 
-_FOLDER = os.path.dirname(os.path.abspath(__file__))
+# Real paths: a path entry may spell the folder through a symlink.
+_FOLDER = os.path.dirname(os.path.realpath(__file__))
+
+# The folders of the bootstraps that have run in this process. Kept on `sys`:
+# each copy of this module (one per folder) is a module of its own.
+_RAN = "_cached_tts_bootstrap_folders"
 
 
 class _EnableOnChatterboxImport:
@@ -36,7 +46,13 @@ class _EnableOnChatterboxImport:
     def __init__(self) -> None:
         self.done = False
 
-    def find_spec(self, name: str, *_path_and_target: object) -> None:
+    # The import system's signature, so that `target=` by keyword works too.
+    def find_spec(
+        self,
+        name: str,
+        path: object = None,  # noqa: ARG002 -- a finder's signature; it finds nothing
+        target: object = None,  # noqa: ARG002
+    ) -> None:
         if self.done or not (name == "chatterbox" or name.startswith("chatterbox.")):
             return
         self.done = True
@@ -55,15 +71,24 @@ class _EnableOnChatterboxImport:
             )
 
 
-def _run_next_sitecustomize() -> None:
+def _run_next_sitecustomize(ran: list[str]) -> None:
     """Run the ``sitecustomize`` that this one hides, if the path holds one.
 
-    Its errors are its own: Python reports them as it would without us.
+    Only entries after this folder count (one before it may be a sitecustomize
+    that chained to this one), less the bootstrap folders that have run. Its
+    errors are its own: Python reports them as it would without us.
     """
     try:
         from importlib.machinery import PathFinder
 
-        others = [entry for entry in sys.path if os.path.abspath(entry or ".") != _FOLDER]
+        entries = [entry for entry in sys.path if isinstance(entry, str)]
+        folders = [os.path.realpath(entry or ".") for entry in entries]
+        after = folders.index(_FOLDER) + 1 if _FOLDER in folders else 0
+        others = [
+            entry
+            for entry, folder in zip(entries[after:], folders[after:], strict=True)
+            if folder not in ran
+        ]
         spec = PathFinder.find_spec("sitecustomize", others)
     except Exception:  # an odd sys.path entry: say so, and start as if there were none
         import logging
@@ -82,9 +107,18 @@ def _run_next_sitecustomize() -> None:
     spec.loader.exec_module(module)
 
 
+def _start() -> None:
+    """Add the finder, once per process, then run the next ``sitecustomize``."""
+    ran: list[str] = sys.__dict__.setdefault(_RAN, [])
+    if _FOLDER in ran:  # this folder again, further down the chain
+        return
+    if not ran and os.environ.get("CACHED_TTS_DISABLE") != "1":
+        sys.meta_path.insert(0, _EnableOnChatterboxImport())
+    ran.append(_FOLDER)
+    _run_next_sitecustomize(ran)
+
+
 # Only as Python's start-up hook: imported under its package name (by a doctest
 # run, say) it changes nothing.
 if __name__ == "sitecustomize":
-    if os.environ.get("CACHED_TTS_DISABLE") != "1":
-        sys.meta_path.insert(0, _EnableOnChatterboxImport())
-    _run_next_sitecustomize()
+    _start()
