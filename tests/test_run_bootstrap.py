@@ -306,3 +306,51 @@ def test_the_finder_takes_the_import_systems_arguments_by_keyword_too():
     assert finder.find_spec("json", None, target=None) is None
     assert finder.find_spec("json", path=None, target=None) is None
     assert not finder.done
+
+
+SHOW_ARGV = "import os, sys\nprint(sys.argv[1:], os.environ.get('CACHED_TTS_CACHE_DIR'))\n"
+
+
+@pytest.mark.parametrize(
+    ("run_options", "verbose"),
+    [
+        (["-m", "show"], False),
+        (["-mshow"], False),
+        (["-v", "-m", "show"], True),
+        (["-vm", "show"], True),
+    ],
+)
+def test_every_word_after_the_module_is_the_modules_own(tmp_path, run_options, verbose):
+    (tmp_path / "show.py").write_text(SHOW_ARGV)
+    its_own = ["-v", "in.txt", "--cache-dir", "/x", "--remote", "ftp://x", "--help", "-m", "y"]
+
+    result = cached_tts_run(*run_options, *its_own, env=environment([tmp_path]))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{its_own!r} None"
+    assert ("executing" in result.stderr) == verbose
+
+
+def test_every_word_after_a_command_is_the_commands_own(tmp_path):
+    (tmp_path / "show.py").write_text(SHOW_ARGV)
+    its_own = ["--help", "-v", "--cache-dir", "/x", "-m", "y"]
+
+    script = cached_tts_run("show.py", *its_own, env=environment(), cwd=tmp_path)
+    command = cached_tts_run(
+        "--cache-dir", "/c", "python", "show.py", *its_own, env=environment(), cwd=tmp_path
+    )
+
+    assert (script.returncode, command.returncode) == (0, 0), script.stderr + command.stderr
+    assert script.stdout.strip() == f"{its_own!r} None"
+    assert command.stdout.strip() == f"{its_own!r} /c"
+
+
+def test_run_options_before_the_module_still_apply(tmp_path):
+    (tmp_path / "show.py").write_text(SHOW_ARGV)
+
+    result = cached_tts_run(
+        "--cache-dir", "/c", "--remote=", "-m", "show", "a", env=environment([tmp_path])
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['a'] /c"

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["add_parser", "execute", "is_run"]
+__all__ = ["add_parser", "execute", "is_run", "split_module"]
 
 _DESCRIPTION = """\
 Run any command (a script, `python ...`, `-m module`, a console script, uvicorn or
@@ -53,7 +53,10 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         "by commas (sets $CACHED_TTS_REMOTE; '' turns an inherited one off)",
     )
     run.add_argument(
-        "-m", dest="module", metavar="MODULE", help="run a module, as `python -m MODULE` does"
+        "-m",
+        dest="module",
+        metavar="MODULE",
+        help="run a module, as `python -m MODULE` does; every word after MODULE is the module's",
     )
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command and its own arguments")
 
@@ -68,18 +71,53 @@ def is_run(argv: list[str]) -> bool:
     return bool(words) and words[0] == "run"
 
 
+def split_module(words: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """``run``'s own words, the ``-m`` module (``None`` without one) and the module's argv.
+
+    Every word after ``-m MODULE`` is the module's, as with ``python -m``: argparse
+    alone would take the module's ``-v``, ``--cache-dir`` or ``--help`` as run's.
+
+    >>> split_module(["--cache-dir", "/c", "-m", "pkg", "-v", "--help"])
+    (['--cache-dir', '/c'], 'pkg', ['-v', '--help'])
+    >>> split_module(["-vmpkg", "x"]), split_module(["script.py", "-m", "pkg"])
+    ((['-v'], 'pkg', ['x']), (['script.py', '-m', 'pkg'], None, []))
+    """
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in ("--cache-dir", "--remote"):
+            index += 2  # and the option's value
+            continue
+        if word == "--" or not word.startswith("-"):
+            break  # the command starts here: its words are its own
+        flags = word[1:].lstrip("v")  # -v, -vm, -vvmpkg: short flags may be joined
+        if not word.startswith("--") and flags.startswith("m"):
+            verbose = ["-v"] if len(flags) < len(word) - 1 else []
+            if len(flags) > 1:  # -mpkg
+                return words[:index] + verbose, flags[1:], words[index + 1 :]
+            if index + 1 < len(words):
+                return words[:index] + verbose, words[index + 1], words[index + 2 :]
+            break  # a bare -m: argparse says it needs a module
+        index += 1
+    return words, None, []
+
+
 def execute(argv: list[str]) -> int:
     """Parse ``argv`` (the whole command line, see :func:`is_run`) and execute the command."""
     position = argv.index("run")
     run = argparse.ArgumentParser(
         prog="cached-tts run",
+        allow_abbrev=False,  # split_module knows run's options by their full names
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("-v", "--verbose", action="store_true", help="say what is executed")
     add_arguments(run)
-    args = run.parse_args(argv[position + 1 :])
+    own, module, module_argv = split_module(argv[position + 1 :])
+    args = run.parse_args(own)
+    if module is not None:
+        args.module, args.command = module, module_argv
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.module is None and not command:
         run.error("give the command to run, e.g. `cached-tts run script.py`")
