@@ -50,6 +50,13 @@ def cached_tts_run(*command, env, cwd=None):
     )
 
 
+def python_c(program, *, env):
+    """This Python, with no run in between: what a container's PYTHONPATH alone does."""
+    return subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False
+    )
+
+
 def shown(result):
     assert result.returncode == 0, result.stderr
     return eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 -- our own repr
@@ -95,9 +102,7 @@ def test_a_sitecustomize_the_environment_already_had_still_runs(tmp_path):
 def test_the_container_setting_alone_arms_every_python_process():
     env = environment([BOOTSTRAP])
 
-    result = subprocess.run(
-        [sys.executable, "-c", SHOW_STATE], env=env, capture_output=True, text=True, check=False
-    )
+    result = python_c(SHOW_STATE, env=env)
 
     assert shown(result)[:2] == ([], True)
 
@@ -122,9 +127,7 @@ def test_a_bootstrap_that_cannot_enable_caching_warns_and_the_program_runs_on(tm
     env = environment()
     env["PYTHONPATH"] = os.pathsep.join([str(BOOTSTRAP), str(tmp_path)])
 
-    result = subprocess.run(
-        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=False
-    )
+    result = python_c(program, env=env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "the program ran"
@@ -246,13 +249,7 @@ def test_two_bootstraps_on_the_path_arm_once_and_run_the_users_sitecustomize_onc
     (user / "sitecustomize.py").write_text("print('the user sitecustomize ran')\n")
     folders = two_bootstraps(tmp_path, layout)
 
-    result = subprocess.run(
-        [sys.executable, "-c", COUNT_FINDERS],
-        env=environment([*folders, user]),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = python_c(COUNT_FINDERS, env=environment([*folders, user]))
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -275,13 +272,7 @@ def test_a_sitecustomize_before_the_bootstrap_that_chains_to_it_is_not_run_again
         )
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", COUNT_FINDERS],
-        env=environment([chaining, BOOTSTRAP]),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = python_c(COUNT_FINDERS, env=environment([chaining, BOOTSTRAP]))
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
