@@ -135,8 +135,19 @@ def test_the_header_fields_are_those_of_this_schema():
         3,
         "cached-tts/3",
         sorted(
-            ("format", "key", "fields", "absent", "layout", "source", "created")
-            + ("prepare_seconds", "exaggeration_dtype", "returns", "checksum")
+            [
+                "format",
+                "key",
+                "fields",
+                "absent",
+                "layout",
+                "source",
+                "created",
+                "prepare_seconds",
+                "exaggeration_dtype",
+                "returns",
+                "checksum",
+            ]
         ),
     )
 
