@@ -3,7 +3,7 @@
 An entry is one standard safetensors file, readable by any safetensors
 reader. Its ``__metadata__`` carries
 
-* ``format``: ``cached-tts/2``;
+* ``format``: ``cached-tts/3``;
 * ``key``: the full canonical :class:`~cached_tts._keys.EntryKey`;
 * ``fields``, ``absent``, ``layout``: every field in upstream's order, the
   ``None`` ones among them, and the dimension order of tensors that were not
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode"]
 
-FORMAT = "cached-tts/2"
+FORMAT = "cached-tts/3"
 
 # safetensors starts with the header's length as a little-endian u64.
 _LENGTH_BYTES = 8

@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the layout of an entry changes, so old entries never match.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)

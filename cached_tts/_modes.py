@@ -15,8 +15,8 @@ raises) under them:
 * cuBLAS's reduced-precision reductions for float16 and bfloat16 matmuls;
 * ``torch.get_default_dtype()``, the dtype of tensors made without one.
 
-A key names each mode that is not at torch's default, so keys made under the
-defaults are those of earlier releases. Switches that only choose among
+A key names only the modes that are not at torch's default: a key made under
+the defaults names none of them. Switches that only choose among
 kernels computing the same arithmetic are left out:
 ``torch.use_deterministic_algorithms``, ``cudnn.deterministic``,
 ``cudnn.benchmark``, the attention backends, the thread count. So is

@@ -91,7 +91,16 @@ class Toucher(Generic[_K]):
                 self._worker = threading.Thread(
                     target=self._run, name="cached-tts-touch", daemon=True
                 )
-                self._worker.start()
+                try:
+                    self._worker.start()
+                except RuntimeError as exc:
+                    # No thread to be had (a pids limit, the interpreter shutting
+                    # down): a hit must not raise for it, and a later note must try
+                    # again, so no worker is left behind and the note is dropped.
+                    self._worker = None
+                    self._pending.pop(key, None)
+                    logger.debug("Could not start the thread that marks entries as used: %s", exc)
+                    return
             self._wake.notify_all()  # join may wait on it too
 
     def forget(self, keys: Iterable[_K] | None = None) -> None:

@@ -1,5 +1,8 @@
 """What ``warm`` remembers to look voices up before it loads a model."""
 
+import os
+import pathlib
+
 import pytest
 
 from cached_tts import _loading, _versions
@@ -39,6 +42,53 @@ def test_a_damaged_profile_is_ignored_so_the_model_is_loaded(tmp_path):
     ModelProfile("weights:abc", SETTINGS).save(tmp_path, ident)
     (path,) = (tmp_path / "models").iterdir()
     path.write_text("{not json")
+
+    assert ModelProfile.load(tmp_path, ident) is None
+
+
+class BoundedReads:
+    """Files whose reads fail the test when asked for more than ``limit`` bytes (or all)."""
+
+    def __init__(self, opener, limit):
+        self.opener = opener
+        self.limit = limit
+        self.sizes = []
+
+    def __call__(self, *args, **kwargs):
+        f = self.opener(*args, **kwargs)
+        read = f.read
+
+        def bounded_read(size=-1, /):
+            self.sizes.append(size)
+            assert 0 <= size <= self.limit, f"a profile read of {size} bytes: unbounded"
+            return read(size)
+
+        f.read = bounded_read
+        return f
+
+
+def test_a_huge_sparse_profile_is_ignored_without_reading_it_whole(tmp_path, monkeypatch):
+    ident = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+    ModelProfile("weights:abc", SETTINGS).save(tmp_path, ident)
+    (path,) = (tmp_path / "models").iterdir()
+    os.truncate(path, 1 << 40)  # a terabyte that takes no disk
+    # Reading it whole would exhaust memory; fail at the asking instead.
+    reads = BoundedReads(open, limit=1 << 20)
+    monkeypatch.setattr("builtins.open", reads)
+    # A lambda, unlike an instance, is bound as a method: Path.open gets the path as self.
+    reads_path = lambda self, *a, **k: reads(self, *a, **k)  # noqa: E731, PLW0108
+    monkeypatch.setattr(pathlib.Path, "open", reads_path)
+
+    assert ModelProfile.load(tmp_path, ident) is None
+    assert reads.sizes  # the profile was read, in a bounded read
+
+
+def test_a_profile_over_the_bound_is_ignored(tmp_path):
+    ident = identity("english", "cpu", random_weights=True, hasher=FileHasher())
+    ModelProfile("weights:abc", SETTINGS).save(tmp_path, ident)
+    (path,) = (tmp_path / "models").iterdir()
+    with path.open("ab") as f:
+        f.write(b" " * 64 * 1024)  # still valid JSON, but no profile is this large
 
     assert ModelProfile.load(tmp_path, ident) is None
 

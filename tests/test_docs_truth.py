@@ -90,3 +90,37 @@ def test_the_readme_states_both_back_off_policies():
     assert f"failures={TierSettings().backoff.failures}" in row
     assert f"failures={_DISK_BACKOFF.failures}" in row
     assert "same back-off policy" not in readme
+
+
+# -- the command line's read bound ---------------------------------------------
+
+
+def test_the_readme_says_the_command_line_reads_entries_up_to_8_mib(tmp_path, capsys):
+    from cached_tts._cli import main
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "The command line reads entries up to 8 MiB, whatever bound a program sets" in readme
+    assert "`verify --fix` or `warm` removes it" in readme
+
+    eight_mib = 8 << 20
+    assert TierSettings().max_value_bytes == eight_mib
+    roomy = TierSettings(max_value_bytes=2 * eight_mib)
+    cache = ConditionalCache(tmp_path / "cache", remote=None, remote_settings=roomy)
+    cache.get_or_prepare(KEY, lambda: voice_entry(floats=(eight_mib + 4096) // 4))
+    (entry,) = (tmp_path / "cache" / "entries").iterdir()
+    assert entry.stat().st_size > eight_mib  # a valid entry, kept by its writer
+
+    folder = str(tmp_path / "cache")
+    assert main(["ls", "--cache-dir", folder, "--remote", ""]) == 0
+    assert "damaged" in capsys.readouterr().out
+    assert main(["verify", "--cache-dir", folder, "--remote", ""]) == 1
+    assert "1 damaged" in capsys.readouterr().out
+    assert entry.exists()  # reported, not removed, without --fix
+
+    # warm's cache is made with the default bound: its lookup removes the entry.
+    prepared = []
+    ConditionalCache(folder, remote=None).get_or_prepare(
+        KEY, lambda: prepared.append(1) or voice_entry()
+    )
+    assert prepared == [1]  # a miss: the large entry was removed, and this one written
+    assert entry.stat().st_size < eight_mib

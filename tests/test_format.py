@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -15,7 +16,7 @@ from strategies import entries, entry_keys, forge, header_of, voice_entry
 from cached_tts._entry import Entry, UncacheableError
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import FORMAT, decode, encode
-from cached_tts._keys import EntryKey
+from cached_tts._keys import SCHEMA_VERSION, EntryKey
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 
@@ -124,10 +125,37 @@ def test_an_entry_is_a_standard_safetensors_file():
         assert torch.equal(loaded[name], tensor.permute(order))
 
 
+def test_the_header_fields_are_those_of_this_schema():
+    # A header field that changes what a hit returns is a new layout: SCHEMA_VERSION
+    # (and the format with it) must move, so that no reader of the old layout finds,
+    # and so misreads, an entry of the new one. Pinned here to make that a decision.
+    entry = dataclasses.replace(voice_entry(), exaggeration_dtype="BF16", returns_state=True)
+    metadata = header_of(encode(KEY, entry, source="voice.wav", created=1.0))[0]["__metadata__"]
+    assert (SCHEMA_VERSION, FORMAT, sorted(metadata)) == (
+        3,
+        "cached-tts/3",
+        sorted(
+            [
+                "format",
+                "key",
+                "fields",
+                "absent",
+                "layout",
+                "source",
+                "created",
+                "prepare_seconds",
+                "exaggeration_dtype",
+                "returns",
+                "checksum",
+            ]
+        ),
+    )
+
+
 def test_the_header_names_the_format_key_and_source():
     data = encode(KEY, tiny_entry(), source="voice.wav", created=12.5)
     metadata = header_of(data)[0]["__metadata__"]
-    assert metadata["format"] == FORMAT == "cached-tts/2"
+    assert metadata["format"] == FORMAT == "cached-tts/3"
     assert metadata["key"] == KEY.canonical
     assert metadata["source"] == "voice.wav"
     assert float(metadata["created"]) == 12.5

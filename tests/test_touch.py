@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -10,6 +11,7 @@ import pytest
 from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
+from cached_tts._touch import Toucher
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 
@@ -104,3 +106,49 @@ def test_a_folder_set_aside_is_not_touched_until_it_is_back_in_use(tmp_path, mon
     memory_hit(cache)
     assert cache._toucher.join(timeout=30.0)
     assert len(utime.touched) == 1
+
+
+class NoThreads:
+    """``threading.Thread.start`` failing as it does at a pids limit, until ``allow()``."""
+
+    def __init__(self):
+        self.real = threading.Thread.start
+        self.refused = 0
+        self.allowed = False
+
+    def allow(self):
+        self.allowed = True
+
+    def install(self, monkeypatch):
+        def start(thread):
+            if self.allowed:
+                return self.real(thread)
+            self.refused += 1
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(threading.Thread, "start", start)
+
+
+def test_a_hit_that_cannot_start_the_touch_thread_still_returns(tmp_path, monkeypatch):
+    cache = prepared_once(tmp_path / "cache")
+    no_threads = NoThreads()
+    no_threads.install(monkeypatch)
+    assert memory_hit(cache) < HIT_BOUND_SECONDS  # no RuntimeError out of the lookup
+    assert no_threads.refused == 1
+    assert cache._toucher.join(timeout=5.0)  # the note was dropped: nothing waits on it
+
+
+def test_touches_run_again_once_a_thread_can_be_started(monkeypatch):
+    marked = []
+    toucher = Toucher(marked.append, may_touch=lambda: True, interval=60.0)
+    no_threads = NoThreads()
+    no_threads.install(monkeypatch)
+    # Whether note raises is the other test's concern: this one is about what it leaves.
+    with contextlib.suppress(RuntimeError):
+        toucher.note("a")
+    assert no_threads.refused == 1
+
+    no_threads.allow()
+    toucher.note("b")
+    assert toucher.join(timeout=10.0)
+    assert marked == ["b"]  # not left with a worker that never started

@@ -154,7 +154,7 @@ class ModelProfile:
     def load(cls, folder: Path, ident: dict[str, str]) -> ModelProfile | None:
         """The profile remembered for ``ident`` in the cache folder, if any."""
         try:
-            record = json.loads(cls._path(folder, ident).read_bytes())
+            record = _read_profile(cls._path(folder, ident))
             if record["identity"] != ident:
                 return None
             settings = tuple((str(k), str(v)) for k, v in record["settings"])
@@ -173,6 +173,20 @@ class ModelProfile:
             write_atomically(path, json.dumps(record, indent=1).encode(), durable=False)
         except OSError as exc:
             logger.debug("Could not remember the model's key parts in %s: %s", path, exc)
+
+
+# A profile is a few KiB (an identity and a key's settings, digests included);
+# reading more than this would let a stray large or sparse file exhaust memory.
+_MAX_PROFILE_BYTES = 64 * 1024
+
+
+def _read_profile(path: Path) -> Any:
+    """The JSON record in ``path``; ``ValueError`` if it is too large to be a profile."""
+    with open(path, "rb", buffering=0) as f:
+        data = f.read(_MAX_PROFILE_BYTES + 1)
+    if len(data) > _MAX_PROFILE_BYTES:
+        raise ValueError(f"{path} is over {_MAX_PROFILE_BYTES} bytes: not a model profile")
+    return json.loads(data)
 
 
 def recording_keys(cache: ConditionalCache) -> list[EntryKey]:
