@@ -198,7 +198,8 @@ def checkpoint_signatures(
 
 
 def _files_fingerprint(folder: Path, names: Iterable[str], hasher: FileHasher) -> str:
-    # The same text as ever, so that folders hashed by earlier releases still match.
+    # The same text as ever: a folder's fingerprint (what `ls` shows as MODEL) stays
+    # stable across releases, though the schema in the key may not.
     lines = "".join(f"{name}:{hasher.hash(folder / name)}\n" for name in names)
     return "ckpt:" + hashlib.sha256(lines.encode()).hexdigest()
 
