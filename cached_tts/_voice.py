@@ -195,7 +195,7 @@ def _look_up(
             raise ContentChangedError(
                 f"{clip.source} changed while its voice was prepared; nothing was stored for it"
             )
-        return family.capture(lookup.state, seconds, lookup.returned)
+        return family.capture(lookup.state, seconds, lookup.returned, lookup.call.exaggeration)
 
     # A thread that holds the model must not wait for one that needs it.
     wait = not model_lock(model).held_here()

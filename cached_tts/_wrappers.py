@@ -85,8 +85,9 @@ class Family:
     state: str
     #: ``generate``'s argument naming the clip it prepares first.
     prompt: str
-    #: An entry from what ``method`` set, the seconds it took and what it returned.
-    capture: Callable[[Any, float, Any], Entry]
+    #: An entry from what ``method`` set, the seconds it took, what it returned
+    #: and the exaggeration it was given.
+    capture: Callable[[Any, float, Any, Any], Entry]
     restore: Callable[[Any, Entry, Any, Callable[..., Any]], None]
 
 
