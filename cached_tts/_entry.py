@@ -189,12 +189,13 @@ def _checked(entry: Entry) -> Entry:
 
 
 def entry_from_conditionals(
-    conds: Any, prepare_seconds: float = 0.0, returned: Any = None
+    conds: Any, prepare_seconds: float = 0.0, returned: Any = None, exaggeration: Any = 0.5
 ) -> Entry:
     """Capture a ``Conditionals`` (``t3`` + ``gen``) without its exaggeration, in host memory.
 
     ``returned`` is what the preparing method returned: ``None`` or ``conds``
-    itself. Raises :class:`UncacheableError` unless it has exactly the fields
+    itself; ``exaggeration`` is what it was given (upstream's default if not
+    said). Raises :class:`UncacheableError` unless it has exactly the fields
     upstream's has, and for any other return value (a hit could not give it back).
     """
     t3_tensors, t3_absent, t3_order = _capture("t3", vars(conds.t3), skip=_EXAGGERATION_FIELD)
@@ -205,14 +206,19 @@ def entry_from_conditionals(
             (*t3_absent, *gen_absent),
             prepare_seconds,
             (*t3_order, *gen_order),
-            exaggeration_dtype=_exaggeration_dtype(vars(conds.t3).get(_EXAGGERATION_FIELD)),
+            exaggeration_dtype=_exaggeration_dtype(
+                vars(conds.t3).get(_EXAGGERATION_FIELD), exaggeration
+            ),
             returns_state=_returns_state(conds, returned),
         )
     )
 
 
 def entry_from_ref_dict(
-    ref_dict: Mapping[str, Any], prepare_seconds: float = 0.0, returned: Any = None
+    ref_dict: Mapping[str, Any],
+    prepare_seconds: float = 0.0,
+    returned: Any = None,
+    _exaggeration: Any = None,
 ) -> Entry:
     """Capture ``ChatterboxVC.ref_dict``, in host memory (``returned`` as above)."""
     tensors, absent, order = _capture("ref", ref_dict)
@@ -238,16 +244,40 @@ def _returns_state(state: Any, returned: Any) -> bool:
     )
 
 
-def _exaggeration_dtype(emotion_adv: Any) -> str | None:
-    """How the preparation built ``emotion_adv``: ``None`` for upstream's default dtype."""
+def _exaggeration_dtype(emotion_adv: Any, exaggeration: Any) -> str | None:
+    """The dtype the preparation built ``emotion_adv`` in: ``None`` for upstream's.
+
+    Worked out from what ``exaggeration`` gave, since the result's dtype also
+    follows the argument: ``torch.tensor([0.5], dtype=torch.float64)`` times
+    float32 ones is float64 upstream too, which says nothing of a later float.
+    ``None`` when upstream's ``exaggeration * torch.ones(1, 1, 1)`` gives that
+    dtype for this argument; else the one dtype ``ones`` must have been in.
+    """
     import torch
 
-    if not torch.is_tensor(emotion_adv) or emotion_adv.dtype == torch.get_default_dtype():
+    if not torch.is_tensor(emotion_adv):
         return None
-    name = safetensors_dtype(emotion_adv.dtype)
-    if name not in _FLOATS:
-        raise UncacheableError(f"t3.emotion_adv is a {emotion_adv.dtype} tensor")
-    return name
+    built = emotion_adv.dtype
+    if safetensors_dtype(built) not in _FLOATS:
+        raise UncacheableError(f"t3.emotion_adv is a {built} tensor")
+    if _product_dtype(exaggeration, None) == built:
+        return None
+    fits = [name for name in sorted(_FLOATS) if _product_dtype(exaggeration, name) == built]
+    if len(fits) != 1:
+        raise UncacheableError(
+            f"t3.emotion_adv is {built} for exaggeration={exaggeration!r}: no single dtype of "
+            "torch.ones(1, 1, 1) gives that, so a hit could not rebuild it for another "
+            "exaggeration; pass the exaggeration as a float to cache it"
+        )
+    return fits[0]
+
+
+def _product_dtype(exaggeration: Any, dtype: str | None) -> Any:
+    """The dtype of ``exaggeration * torch.ones(1, 1, 1, dtype=...)``; ``None`` if it fails."""
+    try:
+        return _exaggeration_template(exaggeration, dtype).dtype
+    except Exception:  # noqa: BLE001 -- an argument torch cannot multiply matches no dtype
+        return None
 
 
 def conditionals_from_entry(
@@ -296,6 +326,10 @@ def _exaggeration_copier(exaggeration: Any, dtype: str | None = None) -> Copier:
     >>> _exaggeration_copier(0.7, "BF16").tensor.dtype
     torch.bfloat16
     """
+    if dtype is None:
+        # Named, not left to the template: a memo made under one default
+        # dtype must not serve a call under another.
+        dtype = _default_dtype_name()
     kind = type(exaggeration)
     if kind is float and not math.isnan(exaggeration):
         memo_key: tuple[type, object, str | None] = (kind, _pack_double(exaggeration), dtype)
@@ -316,6 +350,12 @@ def _exaggeration_copier(exaggeration: Any, dtype: str | None = None) -> Copier:
 _exaggerations_lock = threading.Lock()
 # A thread of the parent filling the memo when it forked does not exist in the child.
 renew_after_fork(sys.modules[__name__], _exaggerations_lock=threading.Lock)
+
+
+def _default_dtype_name() -> str | None:
+    import torch
+
+    return safetensors_dtype(torch.get_default_dtype())
 
 
 def _exaggeration_template(exaggeration: Any, dtype: str | None) -> torch.Tensor:

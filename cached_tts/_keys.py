@@ -10,7 +10,8 @@ An :class:`EntryKey` names one preparation by
 * ``settings``: everything else that changes the result, such as the class,
   ``ENC_COND_LEN``/``DEC_COND_LEN``, the speech prompt length, extra call
   arguments (Turbo's ``norm_loudness``), the device type, the dtypes of the
-  modules preparation runs (S3Gen's own included), their structure and the
+  modules preparation runs (S3Gen's own included) and of T3 (forks build
+  ``emotion_adv`` in it), the structure of the former and the
   numeric modes in force, such as autocast (see :mod:`cached_tts._modes`),
   and the versions of the code that decodes, resamples, normalises and embeds
   the clip (see :mod:`cached_tts._versions`);
@@ -124,7 +125,11 @@ def entry_key(content: str, weights: str, settings: tuple[tuple[str, str], ...])
 # A state's first parts name what the fingerprint was read from; the rest are
 # its values, rendered into the settings by _render in this order.
 _IDENTITY_PARTS = 4
-_DTYPE_MODULES = ("ve", "s3gen.tokenizer", "s3gen.speaker_encoder", "s3gen.flow")
+# T3 (last) is read for its dtype only: forks build emotion_adv, or their
+# whole T3Cond, in T3's dtype, which a restore must give back.
+_DTYPE_MODULES = ("ve", "s3gen.tokenizer", "s3gen.speaker_encoder", "s3gen.flow", "t3")
+# The modules whose structure is named: S3Gen's flow and T3 change nothing of it.
+_STRUCTURE_MODULES = 3
 
 
 def settings_state(model: Any) -> tuple[Any, ...]:
@@ -136,8 +141,8 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     sources (the ``model_id``, the pinned checkpoint fingerprint, the weights
     memo, each replaced by :func:`refresh_fingerprint`) and the module
     objects; the others are the values the settings are rendered from: the
-    dtype of one parameter of each module (``.half()`` and ``.to()`` convert
-    parameters in place), the modules' structure
+    dtype of one parameter of each module and of T3 (``.half()`` and
+    ``.to()`` convert parameters in place), the modules' structure
     (:func:`~cached_tts._modes.module_structure`), the prompt lengths, the
     device and the numeric modes in force in this thread
     (:func:`~cached_tts._modes.numeric_modes`). Holds no tensor, whose ``==``
@@ -146,7 +151,8 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     attributes = model.__dict__
     # Read here without building lists: this runs on every repeated call, so
     # it is written for speed.
-    modules = (getattr(model, "ve", None), *_s3gen_children(model.s3gen))
+    t3 = getattr(model, "t3", None)
+    modules = (getattr(model, "ve", None), *_s3gen_children(model.s3gen), t3)
     generation = structure_generation()
     memo = attributes.get(SETTINGS_MEMO_ATTR)
     dtypes = None
@@ -156,7 +162,6 @@ def settings_state(model: Any) -> tuple[Any, ...]:
         memo = _state_memo(modules, generation, memo)
         attributes[SETTINGS_MEMO_ATTR] = memo
         dtypes = memo[3]
-    t3 = getattr(model, "t3", None)
     device = str(model.device)
     return (
         attributes.get(MODEL_ID_ATTR),
@@ -184,9 +189,8 @@ def _state_memo(
     names = tuple(
         name for name, module in zip(_DTYPE_MODULES, modules, strict=True) if module is not None
     )
-    # S3Gen's flow (the last) is only read for its dtype: its structure changes nothing.
     structure = module_structure(
-        [module for module in modules[:-1] if module is not None],
+        [module for module in modules[:_STRUCTURE_MODULES] if module is not None],
         None if before is None else before[5],
     )
     dtypes = tuple(parameter.dtype for _, _, parameter in firsts)

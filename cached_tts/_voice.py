@@ -137,6 +137,9 @@ class Lookup:
     prepared_here: bool = False
     #: What upstream's preparation returned, when it ran for this call.
     returned: Any = None
+    #: The model's :func:`settings_state` the voice was found or prepared
+    #: under; ``None`` before.
+    settings: tuple[Any, ...] | None = None
 
 
 def resolve(family: Family, wrapped: Callable[..., Any], model: Any, call: VoiceCall) -> Lookup:
@@ -155,6 +158,7 @@ def resolve(family: Family, wrapped: Callable[..., Any], model: Any, call: Voice
         logger.warning("Not caching %s: %s", family.method, exc)
         clip = None
     if clip is None:  # no hash names its bytes: prepare it, uncached
+        lookup.settings = settings_state(model)
         _run_upstream(family, wrapped, model, lookup)
     elif not _look_up(family, wrapped, model, clip, lookup) and not lookup.prepared_here:
         # Another call prepared it and could not cache it: prepare this call's own.
@@ -183,6 +187,7 @@ def _look_up(
         cache.model_fingerprint(model),
         preparation_settings(model, method, lookup.call.extra, state),
     )
+    lookup.settings = state
     if isinstance(clip, FileClip) and not clip.snapshot.racy:
         _remember_key(model, function, clip, lookup.call, state=state, key=key)
 
@@ -195,7 +200,7 @@ def _look_up(
             raise ContentChangedError(
                 f"{clip.source} changed while its voice was prepared; nothing was stored for it"
             )
-        return family.capture(lookup.state, seconds, lookup.returned)
+        return family.capture(lookup.state, seconds, lookup.returned, lookup.call.exaggeration)
 
     # A thread that holds the model must not wait for one that needs it.
     wait = not model_lock(model).held_here()
@@ -295,7 +300,7 @@ def _look_up_known(wrapped: Callable[..., Any], model: Any, lookup: Lookup) -> b
     entry = model.cache.from_memory(found[1])
     if entry is None:
         return False
-    lookup.entry = entry
+    lookup.entry, lookup.settings = entry, found[0]
     return True
 
 
@@ -351,13 +356,22 @@ def is_expecting(model: Any) -> bool:
 
 
 def take_expected(model: Any, call: VoiceCall) -> Lookup | None:
-    """The voice a running ``generate`` found for this very call, handed out once."""
+    """The voice a running ``generate`` found for this very call, handed out once.
+
+    Only under the settings it was found under: a ``generate`` may prepare
+    inside ``torch.autocast``, after ``set_default_dtype`` or after converting
+    a module, none of which was in force when its wrapper looked.
+    """
     expected = _thread.expected
     for index in range(len(expected) - 1, -1, -1):
         held, lookup = expected[index]
         if held is not model:
             continue
-        if lookup is None or not _same_call(lookup, call):
+        if (
+            lookup is None
+            or not _same_call(lookup, call)
+            or lookup.settings != settings_state(model)
+        ):
             return None
         expected[index] = (held, None)
         return lookup

@@ -44,6 +44,7 @@ from cached_tts._entry import (
     ref_dict_from_entry,
 )
 from cached_tts._ipython import note_cache_in_use
+from cached_tts._keys import settings_state
 from cached_tts._loader_wrappers import init_wrapper, loader_wrapper
 from cached_tts._voice import (
     Lookup,
@@ -85,8 +86,9 @@ class Family:
     state: str
     #: ``generate``'s argument naming the clip it prepares first.
     prompt: str
-    #: An entry from what ``method`` set, the seconds it took and what it returned.
-    capture: Callable[[Any, float, Any], Entry]
+    #: An entry from what ``method`` set, the seconds it took, what it returned
+    #: and the exaggeration it was given.
+    capture: Callable[[Any, float, Any, Any], Entry]
     restore: Callable[[Any, Entry, Any, Callable[..., Any]], None]
 
 
@@ -259,7 +261,15 @@ def _resolve_prompt(
     try:
         return resolve(family, prepare, model, call)
     except Exception as exc:  # noqa: BLE001 -- raised where upstream raises it: inside generate
-        return Lookup(call, error=exc)
+        # Raised inside only under the settings it was met under (see take_expected).
+        return Lookup(call, error=exc, settings=_settings_or_none(model))
+
+
+def _settings_or_none(model: Any) -> tuple[Any, ...] | None:
+    try:
+        return settings_state(model)
+    except Exception:  # noqa: BLE001 -- None: the inner call looks again and meets it itself
+        return None
 
 
 def _cached_prepare(model: Any, family: Family) -> Callable[..., Any] | None:

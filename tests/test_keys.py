@@ -248,6 +248,21 @@ def test_the_settings_name_the_dtype_of_s3gens_flow():
     assert after["dtype"] != before["dtype"]
 
 
+def test_converting_t3_changes_the_key_and_the_state_the_remembered_calls_compare():
+    # Forks build emotion_adv (or their whole T3Cond) in T3's dtype: an entry
+    # made while T3 was float32 must not be served once it is bfloat16.
+    model = FakeModel()
+    model.t3 = torch.nn.Linear(2, 2)  # type: ignore[attr-defined]
+    model.t3.hp = SimpleNamespace(speech_cond_prompt_len=150)  # type: ignore[attr-defined]
+    state = settings_state(model)
+    before = dict(preparation_settings(model, "prepare", {}, state))
+    assert before["dtype"].endswith(",t3=torch.float32")
+    model.t3.to(torch.bfloat16)  # type: ignore[attr-defined]
+    assert settings_state(model) != state
+    after = dict(preparation_settings(model, "prepare", {}))
+    assert after["dtype"].endswith(",t3=torch.bfloat16")
+
+
 # Another value for each value of a settings state, in the state's order.
 OTHER_VALUES = (
     ("ve", "s3gen.tokenizer", "s3gen.speaker_encoder", "s3gen.other"),

@@ -68,6 +68,80 @@ def test_upstream_s_emotion_adv_is_rebuilt_as_upstream_builds_it():
     assert restored(entry, 0.7).t3.emotion_adv.dtype == torch.float32
 
 
+def same_bits(a, b):
+    return a.dtype == b.dtype and torch.equal(a.view(torch.uint8), b.view(torch.uint8))
+
+
+@pytest.fixture
+def float64_default():
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def test_upstream_s_emotion_adv_follows_the_default_dtype_of_each_restore():
+    entry = entry_from_conditionals(conditionals(0.5))
+    assert restored(entry, 0.5).t3.emotion_adv.dtype == torch.float32  # remembered now
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        again = restored(entry, 0.5).t3.emotion_adv
+        expected = 0.5 * torch.ones(1, 1, 1)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+    assert expected.dtype == torch.float64
+    assert same_bits(again, expected)
+
+
+def f64(value):
+    return torch.tensor([value], dtype=torch.float64)
+
+
+# (the dtype a preparation builds its ones in, None: upstream's; the first
+# call's argument): each leaves no doubt which dtype that was.
+TELLING_CALLS = [
+    (None, 0.5),
+    (None, 1),
+    (None, f64(0.5)),
+    (None, torch.tensor([0.5], dtype=torch.bfloat16)),
+    (torch.bfloat16, 0.5),
+    (torch.bfloat16, torch.tensor(0.5, dtype=torch.float64)),  # 0-dim: the ones' dtype wins
+    (torch.bfloat16, torch.tensor([0.5], dtype=torch.bfloat16)),
+    (torch.float16, 2),
+]
+
+
+@pytest.mark.parametrize(("dtype", "first"), TELLING_CALLS)
+def test_each_restore_builds_emotion_adv_as_the_preparation_would_for_its_own_argument(
+    dtype, first
+):
+    entry = entry_from_conditionals(conditionals(first, dtype), exaggeration=first)
+
+    for later in (0.7, 1, f64(0.7), torch.tensor(0.7, dtype=torch.float64), first):
+        expected = conditionals(later, dtype).t3.emotion_adv
+        assert same_bits(restored(entry, later).t3.emotion_adv, expected), later
+
+
+def test_a_float64_exaggeration_tensor_first_leaves_later_floats_in_the_default_dtype():
+    entry = entry_from_conditionals(conditionals(f64(0.5)), exaggeration=f64(0.5))
+
+    assert entry.exaggeration_dtype is None
+    assert restored(entry, 0.5).t3.emotion_adv.dtype == torch.float32
+    assert restored(entry, f64(0.5)).t3.emotion_adv.dtype == torch.float64
+
+
+@pytest.mark.usefixtures("float64_default")
+def test_an_emotion_adv_no_single_dtype_explains_is_not_cached():
+    # Under a float64 default a float32 [1] tensor times bfloat16, float16 or
+    # float32 ones gives float32: which one a later float needs is unknown.
+    argument = torch.tensor([0.5], dtype=torch.float32)
+    conds = conditionals(argument, torch.bfloat16)
+
+    with pytest.raises(UncacheableError, match="no single dtype"):
+        entry_from_conditionals(conds, exaggeration=argument)
+
+
 def test_an_entry_knows_whether_the_preparation_returned_its_state():
     conds = conditionals()
 

@@ -7,6 +7,9 @@ the exaggeration that the call which prepares passes.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import pytest
 import torch
 from chatterbox.models.t3.modules.cond_enc import T3Cond
@@ -125,3 +128,57 @@ def test_the_exaggeration_applied_is_the_one_the_preparing_call_passes(component
         assert_same_tensors(applied, expected)
         assert applied.item() == pytest.approx(exaggeration / 2)
     assert (cache.stats().misses, cache.stats().memory_hits) == (1, 1)
+
+
+class T3DtypeFork(ChatterboxTTS):
+    """As forks that run T3 in bfloat16 do: ``emotion_adv`` in T3's dtype."""
+
+    def prepare_conditionals(self, wav_fpath, exaggeration=0.5):
+        super().prepare_conditionals(wav_fpath, exaggeration)
+        dtype = next(self.t3.parameters()).dtype
+        self.conds.t3.emotion_adv = exaggeration * torch.ones(1, 1, 1, dtype=dtype)
+
+
+@cached_conditionals
+class CachedT3DtypeFork(T3DtypeFork):
+    """The same fork, cached."""
+
+
+def test_a_voice_prepared_under_one_t3_dtype_is_not_served_under_another(
+    components, clips, tmp_path
+):
+    # A T3 of its own: the session's is shared with every other test.
+    own = dataclasses.replace(components, t3=copy.deepcopy(components.t3))
+    plain = random_model(T3DtypeFork, components=own)
+    model = random_model(CachedT3DtypeFork, components=own, cache=ConditionalCache(tmp_path))
+    # Another process on the same folder, its T3 left in float32.
+    other = random_model(CachedT3DtypeFork, components=components, cache=ConditionalCache(tmp_path))
+
+    model.prepare_conditionals(clips["alice"])  # stored under a float32 T3
+    model.prepare_conditionals(clips["alice"])  # remembered
+    own.t3.to(torch.bfloat16)
+    plain.prepare_conditionals(clips["alice"], exaggeration=0.7)
+    for _ in range(2):  # a miss, then a hit by the remembered call
+        model.prepare_conditionals(clips["alice"], exaggeration=0.7)
+        assert_same_conditionals(model.conds, plain.conds)
+    other.prepare_conditionals(clips["alice"], exaggeration=0.7)  # from disk
+
+    assert model.conds.t3.emotion_adv.dtype == torch.bfloat16
+    assert other.conds.t3.emotion_adv.dtype == torch.float32
+    assert (model.cache.stats().misses, other.cache.stats().disk_hits) == (2, 1)
+
+
+def test_a_float64_exaggeration_tensor_first_leaves_later_floats_as_upstream_builds_them(
+    components, clips, cache
+):
+    plain = random_model(ChatterboxTTS, components=components)
+    model = random_model(CachedChatterboxTTS, components=components, cache=cache)
+    tensor = torch.tensor([0.5], dtype=torch.float64)
+
+    model.prepare_conditionals(clips["alice"], exaggeration=tensor)
+    assert model.conds.t3.emotion_adv.dtype == torch.float64
+    plain.prepare_conditionals(clips["alice"], exaggeration=0.5)
+    model.prepare_conditionals(clips["alice"], exaggeration=0.5)
+
+    assert_same_conditionals(model.conds, plain.conds)
+    assert cache.stats().memory_hits == 1

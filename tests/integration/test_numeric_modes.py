@@ -12,7 +12,12 @@ import torch
 from chatterbox.tts import ChatterboxTTS
 from chatterbox.vc import ChatterboxVC
 
-from cached_tts import CachedChatterboxTTS, CachedChatterboxVC, ConditionalCache
+from cached_tts import (
+    CachedChatterboxTTS,
+    CachedChatterboxVC,
+    ConditionalCache,
+    cached_conditionals,
+)
 from cached_tts.testing import assert_same_conditionals, random_model
 
 pytestmark = pytest.mark.slow
@@ -99,3 +104,60 @@ def test_a_voice_prepared_at_another_matmul_precision_takes_its_own_key(
     assert_same_conditionals(model.conds, reference(clips["alice"]))
     stats = cache.stats()
     assert (stats.misses, stats.memory_hits, stats.entries) == (2, 1, 2)
+
+
+class AutocastVC(ChatterboxVC):
+    """A generate that prepares its voice under CPU autocast, set inside it.
+
+    It returns what it conditions on instead of audio: generating on CPU takes minutes.
+    """
+
+    def generate(self, audio, target_voice_path=None):
+        del audio
+        with bf16_autocast():
+            self.set_target_voice(target_voice_path)
+        return self.ref_dict
+
+
+@cached_conditionals
+class CachedAutocastVC(AutocastVC):
+    """The same subclass, cached."""
+
+
+def test_a_voice_generate_found_is_not_taken_under_a_mode_generate_sets_itself(
+    components, clips, cache, plain_vc
+):
+    _, inside = plain_vc
+    model = random_model(CachedAutocastVC, components=components, cache=cache)
+
+    for _ in range(2):  # a miss, then a hit by the remembered call
+        assert_same_conditionals(model.generate("x.wav", clips["alice"]), inside)
+    # The wrapper looked outside autocast (where generate was called) too.
+    assert cache.stats().entries == 2
+
+
+class AutocastTTS(ChatterboxTTS):
+    """A generate that prepares under CPU autocast, where plain preparation raises."""
+
+    def generate(self, text, audio_prompt_path=None, exaggeration=0.5, **_options):
+        del text
+        with bf16_autocast():
+            self.prepare_conditionals(audio_prompt_path, exaggeration=exaggeration)
+        return self.conds
+
+
+@cached_conditionals
+class CachedAutocastTTS(AutocastTTS):
+    """The same subclass, cached."""
+
+
+def test_a_generate_that_prepares_where_plain_raises_raises_cached_too(components, clips, cache):
+    plain = random_model(AutocastTTS, components=components)
+    with pytest.raises(TypeError) as plain_error:
+        plain.generate("Hi.", audio_prompt_path=clips["alice"])
+    model = random_model(CachedAutocastTTS, components=components, cache=cache)
+
+    for _ in range(2):  # the wrapper's own lookup, outside autocast, succeeds each time
+        with pytest.raises(TypeError) as cached_error:
+            model.generate("Hi.", audio_prompt_path=clips["alice"])
+        assert str(cached_error.value) == str(plain_error.value)
