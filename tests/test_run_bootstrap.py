@@ -99,6 +99,44 @@ def test_a_sitecustomize_the_environment_already_had_still_runs(tmp_path):
     assert (armed, user_site) == (True, "yes")
 
 
+def _other_pythons() -> list[str]:
+    """Every Python 3.7+ this machine has besides this one (pyenv's), and this one."""
+    found = {sys.executable}
+    for python in Path(os.path.expanduser("~/.pyenv/versions")).glob("3.*/bin/python3"):
+        minor = int(python.parent.parent.name.split(".")[1])
+        if minor >= 7:  # the oldest Python the bootstrap supports
+            found.add(str(python))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("python", _other_pythons())
+def test_any_python_of_the_tree_starts_with_the_bootstrap_and_the_users_sitecustomize(
+    python, tmp_path
+):
+    """A tree may start other Pythons than cached-tts's own (a tool's, the system's)."""
+    (tmp_path / "sitecustomize.py").write_text("print('the user sitecustomize ran')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
+    env["PYTHONPATH"] = os.pathsep.join([str(BOOTSTRAP), str(tmp_path)])
+
+    result = subprocess.run(
+        [python, "-c", "import sys; print(type(sys.meta_path[0]).__name__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.stderr == ""
+    assert result.stdout.split() == [
+        "the",
+        "user",
+        "sitecustomize",
+        "ran",
+        "_EnableOnChatterboxImport",
+    ]
+
+
 def test_the_container_setting_alone_arms_every_python_process():
     env = environment([BOOTSTRAP])
 

@@ -25,6 +25,10 @@ process, only the first adds its finder, and the chain goes on to the
 ``sitecustomize`` after them.
 """
 
+# Any Python 3.7+ of the tree runs this module, not only cached-tts's own (a
+# tool's, the system's): annotations stay unevaluated, and nothing newer is used.
+from __future__ import annotations
+
 import os
 import sys
 
@@ -86,7 +90,8 @@ def _run_next_sitecustomize(ran: list[str]) -> None:
         after = folders.index(_FOLDER) + 1 if _FOLDER in folders else 0
         others = [
             entry
-            for entry, folder in zip(entries[after:], folders[after:], strict=True)
+            # No strict=: it is Python 3.10's, and the lists are one length by construction.
+            for entry, folder in zip(entries[after:], folders[after:])  # noqa: B905
             if folder not in ran
         ]
         spec = PathFinder.find_spec("sitecustomize", others)
