@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from cached_tts._copies import HOST, Copier, copier, fresh_copies
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._schema import FieldSpec, schema_problem
+from cached_tts._schema import FLOAT_DTYPES, FieldSpec, schema_problem
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +102,7 @@ class Entry:
             tensor = self.tensors.get(name)
             groups.setdefault(prefix, []).append((key, None if tensor is None else copier(tensor)))
         object.__setattr__(self, "_groups", groups)
-        if self.exaggeration_dtype is not None and self.exaggeration_dtype not in _FLOATS:
+        if self.exaggeration_dtype is not None and self.exaggeration_dtype not in FLOAT_DTYPES:
             raise ValueError(f"exaggeration_dtype {self.exaggeration_dtype!r} is not a float dtype")
 
     @property
@@ -117,9 +117,6 @@ class Entry:
     def copies(self, prefix: str, device: torch.device | str) -> dict[str, Any]:
         """Fresh copies of the fields under ``prefix``, on ``device``, in captured order."""
         return fresh_copies(self.copiers(prefix), device)
-
-
-_FLOATS = frozenset({"F64", "F32", "F16", "BF16"})
 
 
 @functools.cache
@@ -143,6 +140,11 @@ def _dtype_names() -> dict[torch.dtype, str]:
 def safetensors_dtype(dtype: torch.dtype) -> str | None:
     """The safetensors name of ``dtype`` (``"F32"``...); ``None`` if entries cannot hold it."""
     return _dtype_names().get(dtype)
+
+
+@functools.cache
+def _torch_dtypes() -> dict[str, torch.dtype]:
+    return {name: dtype for dtype, name in _dtype_names().items()}
 
 
 def schema_problem_of(entry: Entry) -> str | None:
@@ -258,11 +260,11 @@ def _exaggeration_dtype(emotion_adv: Any, exaggeration: Any) -> str | None:
     if not torch.is_tensor(emotion_adv):
         return None
     built = emotion_adv.dtype
-    if safetensors_dtype(built) not in _FLOATS:
+    if safetensors_dtype(built) not in FLOAT_DTYPES:
         raise UncacheableError(f"t3.emotion_adv is a {built} tensor")
     if _product_dtype(exaggeration, None) == built:
         return None
-    fits = [name for name in sorted(_FLOATS) if _product_dtype(exaggeration, name) == built]
+    fits = [name for name in sorted(FLOAT_DTYPES) if _product_dtype(exaggeration, name) == built]
     if len(fits) != 1:
         raise UncacheableError(
             f"t3.emotion_adv is {built} for exaggeration={exaggeration!r}: no single dtype of "
@@ -364,8 +366,7 @@ def _exaggeration_template(exaggeration: Any, dtype: str | None) -> torch.Tensor
     if dtype is None:
         template: torch.Tensor = exaggeration * torch.ones(1, 1, 1)
     else:
-        kind = {name: dtype for dtype, name in _dtype_names().items()}[dtype]
-        template = exaggeration * torch.ones(1, 1, 1, dtype=kind)
+        template = exaggeration * torch.ones(1, 1, 1, dtype=_torch_dtypes()[dtype])
     return template
 
 
