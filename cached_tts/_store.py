@@ -149,12 +149,10 @@ class DiskStore:
 
     def read(self, key: EntryKey) -> tuple[Entry, EntryInfo] | None:
         """The verified entry for ``key``, or ``None`` if absent or damaged."""
-        # Plain strings, not Path: this runs on every disk hit.
-        path = os.path.join(self._entries, f"{key.digest}{ENTRY_SUFFIX}")
+        path = self._entry_path(key.digest)
         try:
             with open(path, "rb", buffering=0) as f:
-                st = os.fstat(f.fileno())
-                data = _read_whole(f, min(st.st_size, self.max_entry_bytes + 1))
+                data, st = self._read_bounded(f)
         except FileNotFoundError:
             return None
         damage = size_problem(data, self.max_entry_bytes)
@@ -231,7 +229,7 @@ class DiskStore:
     def touch(self, digest: str) -> None:
         """Mark the entry whose key digest is ``digest`` as just used."""
         with contextlib.suppress(OSError):
-            os.utime(os.path.join(self._entries, f"{digest}{ENTRY_SUFFIX}"))
+            os.utime(self._entry_path(digest))
 
     def files(self) -> list[StoredFile]:
         """Every entry file, least recently used first."""
@@ -262,7 +260,16 @@ class DiskStore:
         A longer file reads as its start, which :func:`size_problem` calls damage.
         """
         with open(path, "rb", buffering=0) as f:
-            return _read_whole(f, min(os.fstat(f.fileno()).st_size, self.max_entry_bytes + 1))
+            return self._read_bounded(f)[0]
+
+    def _entry_path(self, digest: str) -> str:
+        # Plain strings, not Path: this runs on every disk hit.
+        return os.path.join(self._entries, f"{digest}{ENTRY_SUFFIX}")
+
+    def _read_bounded(self, f: io.RawIOBase) -> tuple[bytearray, os.stat_result]:
+        """An open entry file's bytes, ``max_entry_bytes + 1`` at most, and its stat."""
+        st = os.fstat(f.fileno())
+        return _read_whole(f, min(st.st_size, self.max_entry_bytes + 1)), st
 
     def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
         """Remove files until the whole folder fits; returns how many entries went.
