@@ -305,10 +305,19 @@ def remembered_path(memo_file: Path) -> str | None:
 
 def _read_memo(memo_file: str | os.PathLike[str]) -> Any:
     """The JSON record in ``memo_file``; ``ValueError`` if it is too large to be one."""
-    with open(memo_file, "rb", buffering=0) as f:
-        data = f.read(_MAX_MEMO_BYTES + 1)
-    if len(data) > _MAX_MEMO_BYTES:
-        raise ValueError(f"{memo_file} is over {_MAX_MEMO_BYTES} bytes: not a remembered hash")
+    return read_small_json(memo_file, _MAX_MEMO_BYTES, "a remembered hash")
+
+
+def read_small_json(path: str | os.PathLike[str], max_bytes: int, what: str) -> Any:
+    """The JSON in ``path``, reading ``max_bytes`` and one byte at most.
+
+    A larger file (a sparse one, say) is not ``what``: ``ValueError``, as for
+    garbled JSON, never a read of the whole file.
+    """
+    with open(path, "rb", buffering=0) as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path} is over {max_bytes} bytes: not {what}")
     return json.loads(data)
 
 

@@ -182,11 +182,9 @@ _MAX_PROFILE_BYTES = 64 * 1024
 
 def _read_profile(path: Path) -> Any:
     """The JSON record in ``path``; ``ValueError`` if it is too large to be a profile."""
-    with open(path, "rb", buffering=0) as f:
-        data = f.read(_MAX_PROFILE_BYTES + 1)
-    if len(data) > _MAX_PROFILE_BYTES:
-        raise ValueError(f"{path} is over {_MAX_PROFILE_BYTES} bytes: not a model profile")
-    return json.loads(data)
+    from cached_tts._hashing import read_small_json
+
+    return read_small_json(path, _MAX_PROFILE_BYTES, "a model profile")
 
 
 def recording_keys(cache: ConditionalCache) -> list[EntryKey]:
