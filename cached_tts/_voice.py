@@ -200,6 +200,12 @@ def _look_up(
             raise ContentChangedError(
                 f"{clip.source} changed while its voice was prepared; nothing was stored for it"
             )
+        # Nor if the key's settings moved meanwhile: another thread may switch a
+        # process-wide mode (the matmul precision, TF32, the default dtype).
+        if settings_state(model) != state:
+            raise UncacheableError(
+                "the model's settings or numeric modes changed while the voice was prepared"
+            )
         return family.capture(lookup.state, seconds, lookup.returned, lookup.call.exaggeration)
 
     # A thread that holds the model must not wait for one that needs it.

@@ -161,3 +161,26 @@ def test_a_generate_that_prepares_where_plain_raises_raises_cached_too(component
         with pytest.raises(TypeError) as cached_error:
             model.generate("Hi.", audio_prompt_path=clips["alice"])
         assert str(cached_error.value) == str(plain_error.value)
+
+
+def test_a_mode_switched_by_another_thread_mid_preparation_stores_nothing(components, clips, cache):
+    """The matmul precision is process-wide: another thread may flip it while one prepares."""
+    model = random_model(CachedChatterboxVC, components=components, cache=cache)
+    embed_ref = model.s3gen.embed_ref
+
+    def flipped_mid_call(*args, **kwargs):
+        torch.set_float32_matmul_precision("high")  # what the other thread does, forced here
+        return embed_ref(*args, **kwargs)
+
+    model.s3gen.embed_ref = flipped_mid_call
+    try:
+        model.set_target_voice(clips["alice"])
+    finally:
+        torch.set_float32_matmul_precision("highest")
+        del model.s3gen.embed_ref
+    # Prepared partly under "high": stored under neither mode's key.
+    assert (cache.stats().entries, cache.stats().disk_entries) == (0, 0)
+    misses = cache.stats().misses
+
+    model.set_target_voice(clips["alice"])  # prepared again, under one mode, and stored
+    assert (cache.stats().misses, cache.stats().disk_entries) == (misses + 1, 1)
