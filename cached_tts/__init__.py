@@ -29,11 +29,11 @@ from cached_tts._exceptions import (
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
-    from cached_tts._clip import Clip
     from cached_tts._entry import Entry
-    from cached_tts._fingerprint import refresh_fingerprint
     from cached_tts._health import Backoff
-    from cached_tts._keys import EntryKey
+    from cached_tts._keys.clip import Clip
+    from cached_tts._keys.fingerprint import refresh_fingerprint
+    from cached_tts._keys.key import EntryKey
     from cached_tts._models import (
         CachedChatterboxMultilingualTTS,
         CachedChatterboxTTS,
@@ -83,14 +83,14 @@ _LAZY = {
     "ConditionalCache": "cached_tts._cache",
     "default_cache": "cached_tts._cache",
     "default_cache_dir": "cached_tts._cache",
-    "EntryKey": "cached_tts._keys",
+    "EntryKey": "cached_tts._keys.key",
     # What ConditionalCache's lower-level methods take and return.
     "Entry": "cached_tts._entry",
-    "Clip": "cached_tts._clip",
+    "Clip": "cached_tts._keys.clip",
     # Lazy too: dataclasses costs `cached-tts run` about 10 ms of start-up.
     "CacheStats": "cached_tts._stats",
     "TierStats": "cached_tts._stats",
-    "refresh_fingerprint": "cached_tts._fingerprint",
+    "refresh_fingerprint": "cached_tts._keys.fingerprint",
     "RemoteSettings": "cached_tts._remote",
     "Backoff": "cached_tts._health",
     "SharedTier": "cached_tts._tiers",

@@ -62,13 +62,13 @@ from safetensors.torch import save_file
 
 import cached_tts
 from cached_tts import CachedChatterboxTTS, ConditionalCache
-from cached_tts._fingerprint import (
+from cached_tts._keys.fingerprint import (
     CHECKPOINT_ATTR,
     CheckpointRead,
     checkpoint_signatures,
     remember_checkpoint_fingerprint,
 )
-from cached_tts._hashing import RACY_WINDOW_NS
+from cached_tts._keys.hashing import RACY_WINDOW_NS
 from cached_tts.testing import _char_tokenizer, write_checkpoint, write_voice_clip
 
 CLIP_SECONDS = 10.0

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._clip import is_seekable_stream
+from cached_tts._keys.clip import is_seekable_stream
 from cached_tts._voice import VoiceCall, function_of
 
 if TYPE_CHECKING:

@@ -25,14 +25,14 @@ from typing import IO, Any, Final
 import platformdirs
 from filelock import BaseFileLock, Timeout
 
-from cached_tts._clip import Clip, clip_of
 from cached_tts._entry import Entry
-from cached_tts._fingerprint import model_fingerprint
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import encode
-from cached_tts._hashing import FileHasher
 from cached_tts._health import Backoff, Health
-from cached_tts._keys import EntryKey
+from cached_tts._keys.clip import Clip, clip_of
+from cached_tts._keys.fingerprint import model_fingerprint
+from cached_tts._keys.hashing import FileHasher
+from cached_tts._keys.key import EntryKey
 from cached_tts._memory import MemoryTier
 from cached_tts._remote import REMOTE_ENV
 from cached_tts._shared_tiers import Remote, open_env_tiers, open_tiers

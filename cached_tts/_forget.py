@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cached_tts._hashing import sha256_file
+from cached_tts._keys.hashing import sha256_file
 from cached_tts._store import ENTRY_SUFFIX
 from cached_tts._tiers import SharedTier
 

@@ -4,7 +4,7 @@ An entry is one standard safetensors file, readable by any safetensors
 reader. Its ``__metadata__`` carries
 
 * ``format``: ``cached-tts/3``;
-* ``key``: the full canonical :class:`~cached_tts._keys.EntryKey`;
+* ``key``: the full canonical :class:`~cached_tts._keys.key.EntryKey`;
 * ``fields``, ``absent``, ``layout``: every field in upstream's order, the
   ``None`` ones among them, and the dimension order of tensors that were not
   contiguous (``prompt_feat`` is a transposed view), so that a loaded tensor
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cached_tts._entry import Entry, UncacheableError, schema_problem_of
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 from cached_tts._schema import FLOAT_DTYPES, FieldSpec, schema_problem
 
 if TYPE_CHECKING:

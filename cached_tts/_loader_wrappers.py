@@ -2,7 +2,7 @@
 
 They accept ``cache=`` and ``model_id=``; the loaders also fingerprint the
 checkpoint files upstream's loader read (once, as it loads them: see
-:func:`~cached_tts._fingerprint.remember_checkpoint_fingerprint`), and turn
+:func:`~cached_tts._keys.fingerprint.remember_checkpoint_fingerprint`), and turn
 missing weights into a :class:`~cached_tts.WeightsUnavailableError` that says
 what to do. :func:`cached_tts._wrappers.install` puts them on a class.
 """
@@ -20,7 +20,7 @@ import wrapt
 from cached_tts._cache import ConditionalCache
 from cached_tts._disable_switch import disabled
 from cached_tts._exceptions import WeightsUnavailableError
-from cached_tts._fingerprint import (
+from cached_tts._keys.fingerprint import (
     CHECKPOINT_ATTR,
     CheckpointRead,
     checkpoint_signatures,
@@ -28,7 +28,7 @@ from cached_tts._fingerprint import (
     remember_checkpoint_fingerprint,
     set_model_id,
 )
-from cached_tts._hashing import StatSignature
+from cached_tts._keys.hashing import StatSignature
 
 __all__ = ["init_wrapper", "loader_wrapper"]
 

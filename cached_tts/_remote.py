@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from cached_tts._checks import ttl_seconds
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 from cached_tts._tiers import Found, SharedTier, StoredObject, TierSettings
 
 if TYPE_CHECKING:

@@ -41,8 +41,8 @@ from filelock import FileLock, Timeout
 from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import EntryInfo, check, decode, encode
-from cached_tts._hashing import MEMO_SUFFIX, remembered_path
-from cached_tts._keys import EntryKey
+from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
+from cached_tts._keys.key import EntryKey
 from cached_tts._tiers import TierSettings, size_problem
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ from cached_tts._exceptions import DamagedEntryError
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._format import decode
 from cached_tts._health import Backoff, Health
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 from cached_tts._stats import TierStats
 
 __all__ = [

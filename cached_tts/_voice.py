@@ -12,7 +12,7 @@ its wrapper finds the voice first (:func:`resolve`), then, holding the lock,
 hands it to that inner call (:func:`expecting` and :func:`take_expected`).
 
 What a preparation computed is stored only if the clip still holds the bytes
-its hash names (:meth:`cached_tts._clip.Clip.unchanged`); the caller gets what
+its hash names (:meth:`cached_tts._keys.clip.Clip.unchanged`); the caller gets what
 upstream computed either way.
 """
 
@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import torch
 
-from cached_tts._clip import FileClip
 from cached_tts._entry import Entry, UncacheableError
 from cached_tts._exceptions import ContentChangedError
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._keys import EntryKey, entry_key, preparation_settings, settings_state
+from cached_tts._keys.clip import FileClip
+from cached_tts._keys.key import EntryKey, entry_key, preparation_settings, settings_state
 
 if TYPE_CHECKING:
-    from cached_tts._clip import Clip
+    from cached_tts._keys.clip import Clip
     from cached_tts._wrappers import Family
 
 __all__ = [

@@ -44,7 +44,7 @@ from cached_tts._entry import (
     ref_dict_from_entry,
 )
 from cached_tts._ipython import note_cache_in_use
-from cached_tts._keys import settings_state
+from cached_tts._keys.key import settings_state
 from cached_tts._loader_wrappers import init_wrapper, loader_wrapper
 from cached_tts._voice import (
     Lookup,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from redis_server import REDIS_SERVER, RedisServer, SilentServer, flush
 
-from cached_tts import _hashing
+from cached_tts._keys import hashing as _hashing
 
 # -- Hypothesis: reproducible in CI, exploring locally ---------------------------
 # A CI run ($CI set, as every CI service sets it) draws the same examples on

@@ -17,7 +17,7 @@ import torch
 from hypothesis import strategies as st
 
 from cached_tts._entry import Entry
-from cached_tts._keys import SCHEMA_VERSION, EntryKey
+from cached_tts._keys.key import SCHEMA_VERSION, EntryKey
 from cached_tts._schema import LAYOUTS
 
 __all__ = [

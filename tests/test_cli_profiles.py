@@ -5,10 +5,11 @@ import pathlib
 
 import pytest
 
-from cached_tts import _loading, _versions
+from cached_tts import _loading
 from cached_tts._cli import _profiles
 from cached_tts._cli._profiles import ModelProfile, identity
-from cached_tts._hashing import FileHasher
+from cached_tts._keys import versions as _versions
+from cached_tts._keys.hashing import FileHasher
 
 SETTINGS = (("device", "cpu"), ("method", "chatterbox.tts.ChatterboxTTS.prepare_conditionals"))
 

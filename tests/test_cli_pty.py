@@ -11,7 +11,7 @@ import sys
 import pytest
 from strategies import voice_entry
 
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 from cached_tts._store import DiskStore
 from cached_tts.testing import write_voice_clip
 

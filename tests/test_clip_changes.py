@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from cached_tts import _hashing
-from cached_tts._clip import clip_of, is_seekable_stream
 from cached_tts._exceptions import ContentChangedError
-from cached_tts._hashing import FileHasher, sha256_file
+from cached_tts._keys import hashing as _hashing
+from cached_tts._keys.clip import clip_of, is_seekable_stream
+from cached_tts._keys.hashing import FileHasher, sha256_file
 
 OLD = b"RIFF" + b"a" * 60
 NEW = b"RIFF" + b"b" * 70  # another size, so the signature moves

@@ -9,7 +9,7 @@ import redis
 from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings, TierSettings
-from cached_tts._versions import PREPARATION_LIBRARIES
+from cached_tts._keys.versions import PREPARATION_LIBRARIES
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))

@@ -19,9 +19,10 @@ import pytest
 import torch
 
 import cached_tts
-from cached_tts import ConditionalCache, _fingerprint
-from cached_tts._fingerprint import checkpoint_fingerprint, preparation_modules, weights_digest
-from cached_tts._hashing import FileHasher
+from cached_tts import ConditionalCache
+from cached_tts._keys import fingerprint as _fingerprint
+from cached_tts._keys.fingerprint import checkpoint_fingerprint, preparation_modules, weights_digest
+from cached_tts._keys.hashing import FileHasher
 from cached_tts._wrappers import install
 
 # Files the tests write are old enough for their hashes to be kept.

@@ -23,7 +23,7 @@ from strategies import voice_entry
 import cached_tts
 from cached_tts import ConditionalCache, EntryKey, _forksafe
 from cached_tts._entry import _exaggeration_copier
-from cached_tts._fingerprint import _memo_lock
+from cached_tts._keys.fingerprint import _memo_lock
 from cached_tts._voice import model_lock
 
 PACKAGE = Path(cached_tts.__file__).parent

@@ -16,7 +16,7 @@ from strategies import entries, entry_keys, forge, header_of, voice_entry
 from cached_tts._entry import Entry, UncacheableError
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import FORMAT, decode, encode
-from cached_tts._keys import SCHEMA_VERSION, EntryKey
+from cached_tts._keys.key import SCHEMA_VERSION, EntryKey
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 

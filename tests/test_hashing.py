@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cached_tts._hashing import RACY_WINDOW_NS, FileHasher, StatSignature, sha256_file
+from cached_tts._keys.hashing import RACY_WINDOW_NS, FileHasher, StatSignature, sha256_file
 
 AN_HOUR_NS = 3600 * 1_000_000_000
 

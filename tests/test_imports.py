@@ -10,7 +10,7 @@ from strategies import voice_entry
 
 import cached_tts
 from cached_tts._format import encode
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 
 ROOT = Path(cached_tts.__file__).resolve().parent
 

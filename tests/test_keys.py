@@ -17,22 +17,22 @@ import torch
 from hypothesis import given
 from strategies import entry_keys
 
-from cached_tts._fingerprint import (
+from cached_tts._keys.fingerprint import (
     MODEL_ID_ATTR,
     checkpoint_fingerprint,
     model_fingerprint,
     preparation_modules,
     weights_digest,
 )
-from cached_tts._hashing import FileHasher
-from cached_tts._keys import (
+from cached_tts._keys.hashing import FileHasher
+from cached_tts._keys.key import (
     _IDENTITY_PARTS,
     SCHEMA_VERSION,
     EntryKey,
     preparation_settings,
     settings_state,
 )
-from cached_tts._versions import chatterbox_version
+from cached_tts._keys.versions import chatterbox_version
 
 
 class FakeModel:
@@ -388,7 +388,7 @@ def test_the_key_module_imports_no_torch():
         "package = types.ModuleType('cached_tts')\n"
         f"package.__path__ = [{str(Path(cached_tts_package_dir()))!r}]\n"
         "sys.modules['cached_tts'] = package\n"
-        "import cached_tts._keys\n"
+        "import cached_tts._keys.key\n"
         "print(sorted(m for m in ('torch', 'numpy', 'chatterbox') if m in sys.modules))\n"
     )
     result = subprocess.run(

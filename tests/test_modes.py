@@ -17,8 +17,8 @@ import torch
 from torch.nn.utils import parametrize
 
 import cached_tts
-from cached_tts._keys import preparation_settings, settings_state
-from cached_tts._modes import Structure
+from cached_tts._keys.key import preparation_settings, settings_state
+from cached_tts._keys.modes import Structure
 
 
 class Encoder(torch.nn.Module):
@@ -178,13 +178,13 @@ def test_the_structure_is_read_again_only_after_torch_registered_something(monke
     model = Model()
     settings_state(model)
     walks = []
-    real = cached_tts._keys.module_structure
+    real = cached_tts._keys.key.module_structure
 
     def counted(modules: list[torch.nn.Module], known: Structure | None) -> Structure:
         walks.append(1)
         return real(modules, known)
 
-    monkeypatch.setattr(cached_tts._keys, "module_structure", counted)
+    monkeypatch.setattr(cached_tts._keys.key, "module_structure", counted)
     settings_state(model)
     settings_state(model)
     assert walks == []

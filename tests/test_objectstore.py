@@ -17,7 +17,7 @@ from test_format import assert_same_entry
 from cached_tts._forksafe import renew_all
 from cached_tts._format import decode, encode
 from cached_tts._health import Backoff
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 from cached_tts._objectstore import is_object_store_url, open_object_store
 from cached_tts._open_once import OpenOnce
 from cached_tts._tiers import TierSettings

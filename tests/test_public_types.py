@@ -65,4 +65,4 @@ def test_the_lower_level_methods_work_with_the_exported_types(tmp_path):
     assert cache.from_memory(key) is entry
     assert cache.share(key) is False  # no shared tier to copy it to
     assert "Clip" in cached_tts.__all__
-    assert cached_tts.Clip.__module__ == "cached_tts._clip"
+    assert cached_tts.Clip.__module__ == "cached_tts._keys.clip"

@@ -23,7 +23,7 @@ from cached_tts._entry import (
 )
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._format import decode, encode
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 

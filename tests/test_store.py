@@ -15,7 +15,7 @@ from strategies import voice_entry
 
 from cached_tts import ConditionalCache
 from cached_tts._atomic import TEMP_PREFIX
-from cached_tts._keys import EntryKey
+from cached_tts._keys.key import EntryKey
 from cached_tts._store import DiskStore
 from cached_tts._tiers import TierSettings
 

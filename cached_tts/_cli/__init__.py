@@ -47,7 +47,7 @@ def _chatterbox_distribution() -> str:
     """``"<distribution> <version>"`` of the installed ``chatterbox`` package, or why none."""
     import importlib.metadata
 
-    from cached_tts import _versions
+    from cached_tts._keys import versions as _versions
 
     package = _versions._chatterbox_folder()  # the key's own lookup
     if package is None:

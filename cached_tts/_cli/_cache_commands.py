@@ -332,7 +332,7 @@ def confirm(question: str, refusal: str) -> bool:
 def run_clear(args: argparse.Namespace) -> int:
     """Remove every entry (with --remote, the shared tiers' entries too), after asking."""
     from cached_tts._cli._fleet import fleet_tiers
-    from cached_tts._hashing import FileHasher
+    from cached_tts._keys.hashing import FileHasher
 
     store = store_of(args)
     with fleet_tiers(remote_of(args)) as tiers:

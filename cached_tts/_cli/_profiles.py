@@ -14,7 +14,7 @@ everything that decides those parts before a model exists:
   (:func:`checkpoint_fingerprint`, remembered per file); random weights: the
   seed of :func:`cached_tts.testing.random_components`;
 * cached-tts's version, the entry schema, and every version the key itself
-  names (:func:`cached_tts._versions.library_versions`: chatterbox with its
+  names (:func:`cached_tts._keys.versions.library_versions`: chatterbox with its
   source digest, torch, numpy, soxr and the other preparation libraries).
 
 A stale profile would make ``warm`` report as cached a voice that production
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache
-    from cached_tts._hashing import FileHasher
-    from cached_tts._keys import EntryKey
+    from cached_tts._keys.hashing import FileHasher
+    from cached_tts._keys.key import EntryKey
 
 __all__ = ["ModelProfile", "checkpoint_fingerprint", "identity", "recording_keys"]
 
@@ -48,15 +48,16 @@ RANDOM_SEED = 0
 
 
 def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -> str:
-    """The fingerprint of a checkpoint folder, as :mod:`cached_tts._fingerprint` computes it."""
-    from cached_tts._fingerprint import checkpoint_fingerprint as from_fingerprint
+    """The fingerprint of a checkpoint folder, as :mod:`cached_tts._keys.fingerprint` does."""
+    from cached_tts._keys.fingerprint import checkpoint_fingerprint as from_fingerprint
 
     return from_fingerprint(folder, hasher)
 
 
 def _versions() -> dict[str, str]:
-    from cached_tts import __version__, _versions
-    from cached_tts._keys import SCHEMA_VERSION
+    from cached_tts import __version__
+    from cached_tts._keys import versions as _versions
+    from cached_tts._keys.key import SCHEMA_VERSION
 
     # The very function whose versions every key's settings hold.
     return {
@@ -141,7 +142,7 @@ class ModelProfile:
 
     def key(self, content: str) -> EntryKey:
         """The key of the clip whose content hash is ``content``."""
-        from cached_tts._keys import entry_key
+        from cached_tts._keys.key import entry_key
 
         return entry_key(content, self.weights, self.settings)
 
@@ -182,7 +183,7 @@ _MAX_PROFILE_BYTES = 64 * 1024
 
 def _read_profile(path: Path) -> Any:
     """The JSON record in ``path``; ``ValueError`` if it is too large to be a profile."""
-    from cached_tts._hashing import read_small_json
+    from cached_tts._keys.hashing import read_small_json
 
     return read_small_json(path, _MAX_PROFILE_BYTES, "a model profile")
 

@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import save_file
 
 from cached_tts import CachedChatterboxVC, ConditionalCache
-from cached_tts._fingerprint import checkpoint_fingerprint, loader_weight_files
-from cached_tts._hashing import FileHasher
+from cached_tts._keys.fingerprint import checkpoint_fingerprint, loader_weight_files
+from cached_tts._keys.hashing import FileHasher
 
 pytestmark = pytest.mark.slow
 

@@ -15,12 +15,14 @@ import redis
 import soundfile
 
 import cached_tts
-from cached_tts import CachedChatterboxTTS, ConditionalCache, _keys, _versions
+from cached_tts import CachedChatterboxTTS, ConditionalCache
 from cached_tts._cli import _voice_commands, main
 from cached_tts._cli._profiles import ModelProfile, identity
 from cached_tts._exceptions import ContentChangedError
-from cached_tts._hashing import FileHasher
 from cached_tts._ipython import cache_in_use
+from cached_tts._keys import key as _keys
+from cached_tts._keys import versions as _versions
+from cached_tts._keys.hashing import FileHasher
 from cached_tts._store import DiskStore
 from cached_tts._wrappers import model_lock
 from cached_tts.testing import random_model, write_voice_clip

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from cached_tts._hashing import FileHasher, FileSnapshot
+from cached_tts._keys.hashing import FileHasher, FileSnapshot
 
 __all__ = ["Clip", "FileClip", "StreamClip", "clip_of", "is_seekable_stream"]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._hashing import FileHasher, StatSignature
+from cached_tts._keys.hashing import FileHasher, StatSignature
 
 if TYPE_CHECKING:
     import torch
@@ -58,13 +58,13 @@ logger = logging.getLogger("cached_tts")
 
 # Instance attributes that cached models carry. Kept here, beside the code
 # that reads them, so that the model wrappers, the key's settings
-# (cached_tts._keys) and the fingerprint agree on the names.
+# (cached_tts._keys.key) and the fingerprint agree on the names.
 MODEL_ID_ATTR = "_cached_tts_model_id"
 #: The :class:`CheckpointRead` of a model made by ``from_local``.
 CHECKPOINT_ATTR = "_cached_tts_checkpoint"
 FINGERPRINT_ATTR = "_cached_tts_fingerprint"
 WEIGHTS_MEMO_ATTR = "_cached_tts_weights_memo"
-#: What the key's settings remember of a model's modules (see cached_tts._keys).
+#: What the key's settings remember of a model's modules (see cached_tts._keys.key).
 SETTINGS_MEMO_ATTR = "_cached_tts_state_memo"
 
 # Checkpoint files that hold the weights preparation reads, across the English,

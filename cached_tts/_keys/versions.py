@@ -2,7 +2,7 @@
 
 A new release of chatterbox, torch or any library that decodes, resamples,
 normalises or embeds the clip may compute other bits, so their versions are
-part of every :class:`~cached_tts._keys.EntryKey`'s settings. A ``chatterbox``
+part of every :class:`~cached_tts._keys.key.EntryKey`'s settings. A ``chatterbox``
 that is not a release from an index (a fork, a git or editable install, a
 folder on ``sys.path``) is named by a hash of its source files as well. This
 module imports no torch.

@@ -5,16 +5,16 @@ An :class:`EntryKey` names one preparation by
 * ``content``: the sha256 of the reference clip's bytes (never its path, which
   goes stale when the file is edited);
 * ``weights``: a fingerprint of exactly the weights that preparation reads
-  (see :mod:`cached_tts._fingerprint`), so fine-tuned or other weights never
+  (see :mod:`cached_tts._keys.fingerprint`), so fine-tuned or other weights never
   share an entry;
 * ``settings``: everything else that changes the result, such as the class,
   ``ENC_COND_LEN``/``DEC_COND_LEN``, the speech prompt length, extra call
   arguments (Turbo's ``norm_loudness``), the device type, the dtypes of the
   modules preparation runs (S3Gen's own included) and of T3 (forks build
   ``emotion_adv`` in it), the structure of the former and the
-  numeric modes in force, such as autocast (see :mod:`cached_tts._modes`),
+  numeric modes in force, such as autocast (see :mod:`cached_tts._keys.modes`),
   and the versions of the code that decodes, resamples, normalises and embeds
-  the clip (see :mod:`cached_tts._versions`);
+  the clip (see :mod:`cached_tts._keys.versions`);
 * ``schema``: the version of this library's entry layout.
 
 Exaggeration is deliberately absent: it is applied on the way out of the cache.
@@ -32,20 +32,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._fingerprint import (
+from cached_tts._keys.fingerprint import (
     FINGERPRINT_ATTR,
     MODEL_ID_ATTR,
     SETTINGS_MEMO_ATTR,
     WEIGHTS_MEMO_ATTR,
     same_objects,
 )
-from cached_tts._modes import (
+from cached_tts._keys.modes import (
     mode_settings,
     module_structure,
     numeric_modes,
     structure_generation,
 )
-from cached_tts._versions import library_versions
+from cached_tts._keys.versions import library_versions
 
 if TYPE_CHECKING:
     import torch
@@ -143,9 +143,9 @@ def settings_state(model: Any) -> tuple[Any, ...]:
     objects; the others are the values the settings are rendered from: the
     dtype of one parameter of each module and of T3 (``.half()`` and
     ``.to()`` convert parameters in place), the modules' structure
-    (:func:`~cached_tts._modes.module_structure`), the prompt lengths, the
+    (:func:`~cached_tts._keys.modes.module_structure`), the prompt lengths, the
     device and the numeric modes in force in this thread
-    (:func:`~cached_tts._modes.numeric_modes`). Holds no tensor, whose ``==``
+    (:func:`~cached_tts._keys.modes.numeric_modes`). Holds no tensor, whose ``==``
     compares values.
     """
     attributes = model.__dict__

@@ -1,6 +1,6 @@
 """The numeric modes and module structure a voice is prepared under.
 
-Both are parts of a key's settings (see :func:`cached_tts._keys.settings_state`).
+Both are parts of a key's settings (see :func:`cached_tts._keys.key.settings_state`).
 
 **Numeric modes** are process- or thread-wide switches that change the
 arithmetic preparation runs, so that the plain model computes other bits (or
