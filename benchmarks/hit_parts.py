@@ -33,8 +33,8 @@ for category in (DeprecationWarning, FutureWarning, UserWarning):
 import torch  # noqa: E402 -- after the filters
 
 from cached_tts import ConditionalCache  # noqa: E402
-from cached_tts._copies import fresh_copies  # noqa: E402
-from cached_tts._entry import conditionals_from_entry  # noqa: E402
+from cached_tts._entries.copies import fresh_copies  # noqa: E402
+from cached_tts._entries.entry import conditionals_from_entry  # noqa: E402
 from cached_tts._keys.key import settings_state  # noqa: E402
 from cached_tts._voice import _KNOWN_ATTR  # noqa: E402
 from cached_tts.testing import random_model, write_voice_clip  # noqa: E402

@@ -29,7 +29,7 @@ from cached_tts._exceptions import (
 
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
-    from cached_tts._entry import Entry
+    from cached_tts._entries.entry import Entry
     from cached_tts._health import Backoff
     from cached_tts._keys.clip import Clip
     from cached_tts._keys.fingerprint import refresh_fingerprint
@@ -85,7 +85,7 @@ _LAZY = {
     "default_cache_dir": "cached_tts._cache",
     "EntryKey": "cached_tts._keys.key",
     # What ConditionalCache's lower-level methods take and return.
-    "Entry": "cached_tts._entry",
+    "Entry": "cached_tts._entries.entry",
     "Clip": "cached_tts._keys.clip",
     # Lazy too: dataclasses costs `cached-tts run` about 10 ms of start-up.
     "CacheStats": "cached_tts._stats",

@@ -25,9 +25,9 @@ from typing import IO, Any, Final
 import platformdirs
 from filelock import BaseFileLock, Timeout
 
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
+from cached_tts._entries.format import encode
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._format import encode
 from cached_tts._health import Backoff, Health
 from cached_tts._keys.clip import Clip, clip_of
 from cached_tts._keys.fingerprint import model_fingerprint
@@ -405,7 +405,7 @@ class ConditionalCache:
         >>> ConditionalCache(cache_dir=None, remote="memory://doctest/share").share(key)
         False
         """
-        from cached_tts._format import check
+        from cached_tts._entries.format import check
 
         store = self._store
         if not self._tiers or store is None:

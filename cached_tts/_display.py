@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cached_tts._format import EntryInfo
+    from cached_tts._entries.format import EntryInfo
     from cached_tts._stats import CacheStats
     from cached_tts._store import ScannedEntry
 

@@ -88,7 +88,7 @@ def erase_content(
             elif item.info.key.content == content:
                 item.file.path.unlink(missing_ok=True)
                 erased.disk.append(item.file.path.stem)
-    from cached_tts._format import check
+    from cached_tts._entries.format import check
 
     for tier in _tiers(remote):
         for stored in list(tier.scan()):

@@ -6,7 +6,7 @@ import threading
 
 from cachetools import Cache, LRUCache
 
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
 from cached_tts._forksafe import renew_after_fork
 
 __all__ = ["MemoryTier"]

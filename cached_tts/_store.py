@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
+from cached_tts._entries.format import EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import EntryInfo, check, decode, encode
 from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers import TierSettings, size_problem
 
 if TYPE_CHECKING:
-    from cached_tts._entry import Entry
+    from cached_tts._entries.entry import Entry
 
 __all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
 
@@ -86,7 +86,7 @@ class DiskStore:
     """Entries in one folder, shared safely by threads and processes.
 
     >>> import tempfile, torch
-    >>> from cached_tts._entry import Entry
+    >>> from cached_tts._entries.entry import Entry
     >>> store = DiskStore(Path(tempfile.mkdtemp()) / "cache")
     >>> store.prepare()
     >>> key = EntryKey(content="c", weights="w", settings=())

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
 from cached_tts._checks import seconds, whole_number
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
+from cached_tts._entries.format import decode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._format import decode
 from cached_tts._health import Backoff, Health
 from cached_tts._keys.key import EntryKey
 from cached_tts._stats import TierStats

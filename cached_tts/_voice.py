@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import torch
 
-from cached_tts._entry import Entry, UncacheableError
+from cached_tts._entries.entry import Entry, UncacheableError
 from cached_tts._exceptions import ContentChangedError
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.clip import FileClip

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
+from cached_tts._entries.schema import LAYOUTS
 from cached_tts._keys.key import SCHEMA_VERSION, EntryKey
-from cached_tts._schema import LAYOUTS
 
 __all__ = [
     "DTYPES",

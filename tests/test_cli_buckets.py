@@ -24,7 +24,7 @@ from test_cli_remote import (
 )
 from test_objectstore_s3 import object_of, put_raw
 
-from cached_tts._format import encode
+from cached_tts._entries.format import encode
 from cached_tts._objectstore import ObjectStoreTier, open_object_store
 from cached_tts._store import DiskStore
 from cached_tts._tiers import TierSettings

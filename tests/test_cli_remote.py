@@ -18,8 +18,8 @@ from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
-from cached_tts._entry import Entry
-from cached_tts._format import encode
+from cached_tts._entries.entry import Entry
+from cached_tts._entries.format import encode
 from cached_tts._remote import RemoteSettings, RemoteTier
 from cached_tts._store import DiskStore
 from cached_tts.testing import write_voice_clip

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cached_tts._copies import copier, fresh_copies, is_host
+from cached_tts._entries.copies import copier, fresh_copies, is_host
 
 
 def _memory(tensor: torch.Tensor) -> int:

@@ -13,7 +13,7 @@ from strategies import voice_entry
 
 from cached_tts import _cache, _health, _store
 from cached_tts._cache import ConditionalCache
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
 from cached_tts._keys.key import EntryKey
 from cached_tts._store import DiskStore
 

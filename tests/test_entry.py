@@ -13,7 +13,7 @@ from chatterbox.models.t3.modules.cond_enc import T3Cond
 from chatterbox.tts import Conditionals
 from strategies import voice_entry
 
-from cached_tts._entry import (
+from cached_tts._entries.entry import (
     Entry,
     UncacheableError,
     conditionals_from_entry,

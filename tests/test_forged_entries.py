@@ -10,7 +10,7 @@ from strategies import forge, voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
-from cached_tts._format import decode, encode
+from cached_tts._entries.format import decode, encode
 
 KEY = EntryKey(content="a" * 64, weights="w" * 64, settings=(("device", "cpu"),))
 

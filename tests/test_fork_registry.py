@@ -22,7 +22,7 @@ from strategies import voice_entry
 
 import cached_tts
 from cached_tts import ConditionalCache, EntryKey, _forksafe
-from cached_tts._entry import _exaggeration_copier
+from cached_tts._entries.entry import _exaggeration_copier
 from cached_tts._keys.fingerprint import _memo_lock
 from cached_tts._voice import model_lock
 

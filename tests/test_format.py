@@ -13,9 +13,9 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 from strategies import entries, entry_keys, forge, header_of, voice_entry
 
-from cached_tts._entry import Entry, UncacheableError
+from cached_tts._entries.entry import Entry, UncacheableError
+from cached_tts._entries.format import FORMAT, decode, encode
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import FORMAT, decode, encode
 from cached_tts._keys.key import SCHEMA_VERSION, EntryKey
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
@@ -519,8 +519,12 @@ header_edits = st.one_of(
 def test_a_forged_header_decodes_to_a_whole_entry_or_damage_and_nothing_else(edits):
     from chatterbox.tts import Conditionals
 
-    from cached_tts._entry import conditionals_from_entry, ref_dict_from_entry, schema_problem_of
-    from cached_tts._format import check
+    from cached_tts._entries.entry import (
+        conditionals_from_entry,
+        ref_dict_from_entry,
+        schema_problem_of,
+    )
+    from cached_tts._entries.format import check
 
     def apply(header):
         for edit in edits:
@@ -609,13 +613,13 @@ _JSON_VALUES = st.recursive(
 @example([1.0])
 @example((1, 2))
 def test_sizes_and_offsets_are_judged_as_before(value):
-    from cached_tts._format import _whole_numbers
+    from cached_tts._entries.format import _whole_numbers
 
     assert _whole_numbers(value) == _whole_numbers_as_before(value)
 
 
 def test_field_lists_are_parsed_once_and_handed_out_immutable():
-    from cached_tts._format import _names
+    from cached_tts._entries.format import _names
 
     text = json.dumps(["t3.a", "gen.b"])
     first = _names(text, "fields")

@@ -14,7 +14,7 @@ from strategies import voice_entry
 from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._cache import ConditionalCache
 from cached_tts._cli import main
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
 from cached_tts._keys import hashing as _hashing
 from cached_tts._keys.hashing import FileHasher, remembered_path
 from cached_tts._keys.key import EntryKey

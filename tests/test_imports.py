@@ -9,7 +9,7 @@ from pathlib import Path
 from strategies import voice_entry
 
 import cached_tts
-from cached_tts._format import encode
+from cached_tts._entries.format import encode
 from cached_tts._keys.key import EntryKey
 
 ROOT = Path(cached_tts.__file__).resolve().parent
@@ -29,9 +29,9 @@ sys.meta_path.insert(0, NoTorch())
 package = types.ModuleType("cached_tts")
 package.__path__ = [sys.argv[1]]
 sys.modules["cached_tts"] = package
-for name in ("cached_tts._exceptions", "cached_tts._schema", "cached_tts._entry"):
+for name in ("cached_tts._exceptions", "cached_tts._entries.schema", "cached_tts._entries.entry"):
     importlib.import_module(name)
-from cached_tts._format import check  # what ls and verify run on every entry
+from cached_tts._entries.format import check  # what ls and verify run on every entry
 with open(sys.argv[2], "rb") as f:
     print(check(f.read(), sys.argv[3]))
 print(check(b"garbage", sys.argv[3]))

@@ -9,7 +9,7 @@ import torch
 from strategies import voice_entry
 
 from cached_tts import Backoff, ConditionalCache, EntryKey, RemoteSettings
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
 
 WAIT = 60.0  # how long a test waits for an event before it fails; never a timing check
 

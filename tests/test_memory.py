@@ -6,7 +6,7 @@ import threading
 
 import torch
 
-from cached_tts._entry import Entry
+from cached_tts._entries.entry import Entry
 from cached_tts._memory import MemoryTier
 
 

@@ -14,8 +14,8 @@ import pytest
 from strategies import voice_entry
 from test_format import assert_same_entry
 
+from cached_tts._entries.format import decode, encode
 from cached_tts._forksafe import renew_all
-from cached_tts._format import decode, encode
 from cached_tts._health import Backoff
 from cached_tts._keys.key import EntryKey
 from cached_tts._objectstore import is_object_store_url, open_object_store

@@ -15,7 +15,7 @@ from redis_server import SilentServer
 from test_format import assert_same_entry
 from test_objectstore import KEY, LIMIT, OTHER_KEY, encoded, oversized
 
-from cached_tts._format import decode
+from cached_tts._entries.format import decode
 from cached_tts._health import Backoff
 from cached_tts._objectstore import open_object_store
 from cached_tts._tiers import TierSettings

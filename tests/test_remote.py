@@ -14,8 +14,8 @@ import torch
 from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
-from cached_tts._entry import Entry
-from cached_tts._format import decode, encode
+from cached_tts._entries.entry import Entry
+from cached_tts._entries.format import decode, encode
 from cached_tts._health import Backoff
 from cached_tts._remote import open_remote
 from cached_tts._store import DiskStore

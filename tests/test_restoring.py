@@ -15,14 +15,14 @@ from chatterbox.models.t3.modules.cond_enc import T3Cond
 from chatterbox.tts import Conditionals
 from strategies import forge, header_of, voice_entry
 
-from cached_tts._entry import (
+from cached_tts._entries.entry import (
     UncacheableError,
     conditionals_from_entry,
     entry_from_conditionals,
     entry_from_ref_dict,
 )
+from cached_tts._entries.format import decode, encode
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._format import decode, encode
 from cached_tts._keys.key import EntryKey
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))

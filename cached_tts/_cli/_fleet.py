@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cached_tts._cli._options import CommandError
-from cached_tts._format import EntryInfo, check
+from cached_tts._entries.format import EntryInfo, check
 
 if TYPE_CHECKING:
     from cached_tts._remote import RemoteSettings

@@ -10,7 +10,7 @@ ordered mapping of names to tensors:
 Fields that are ``None`` (``clap_emb``, ``prompt_feat_len``...) are listed in
 ``absent``, and ``order`` keeps every field where upstream had it, so a
 restored ``gen`` iterates as upstream's does. Which fields a preparation must
-have is :mod:`cached_tts._schema`'s business; capture refuses anything else.
+have is :mod:`cached_tts._entries.schema`'s business; capture refuses anything else.
 
 Entries live in host memory whatever device the model prepares on; a restore
 copies to the model's device. An entry is never handed out: every reader gets
@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._copies import HOST, Copier, copier, fresh_copies
+from cached_tts._entries.copies import HOST, Copier, copier, fresh_copies
+from cached_tts._entries.schema import FLOAT_DTYPES, FieldSpec, schema_problem
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._schema import FLOAT_DTYPES, FieldSpec, schema_problem
 
 if TYPE_CHECKING:
     import torch
@@ -148,7 +148,7 @@ def _torch_dtypes() -> dict[str, torch.dtype]:
 
 
 def schema_problem_of(entry: Entry) -> str | None:
-    """Why ``entry`` is not a preparation the cache can store (see :mod:`cached_tts._schema`)."""
+    """Why ``entry`` is not a preparation the cache can store (see :mod:`.schema`)."""
     spec: dict[str, FieldSpec] = dict.fromkeys(entry.absent)
     for name, tensor in entry.tensors.items():
         dtype = safetensors_dtype(tensor.dtype)

@@ -20,7 +20,7 @@ Because the checksum covers the header too, a flipped bit anywhere in the
 file either breaks parsing or fails the checksum. Nothing is ever unpickled.
 A checksum proves only that the file is as its writer made it; a forged or
 buggy header with a matching checksum is checked in full as well (every
-structure, and the fields of :mod:`cached_tts._schema`), so it is damage too.
+structure, and the fields of :mod:`cached_tts._entries.schema`), so it is damage too.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cached_tts._entry import Entry, UncacheableError, schema_problem_of
+from cached_tts._entries.entry import Entry, UncacheableError, schema_problem_of
+from cached_tts._entries.schema import FLOAT_DTYPES, FieldSpec, schema_problem
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys.key import EntryKey
-from cached_tts._schema import FLOAT_DTYPES, FieldSpec, schema_problem
 
 if TYPE_CHECKING:
     import torch
@@ -109,7 +109,7 @@ class _Parsed:
 def encode(key: EntryKey, entry: Entry, *, source: str, created: float) -> bytes:
     """Serialize ``entry`` under ``key``.
 
-    Raises :class:`~cached_tts._entry.UncacheableError` for an entry that
+    Raises :class:`~cached_tts._entries.entry.UncacheableError` for an entry that
     :func:`decode` would refuse: one that is not a whole preparation.
 
     >>> import torch
@@ -167,7 +167,7 @@ def decode(
 
     Raises :class:`DamagedEntryError` for anything short of a whole, unaltered
     entry stored under ``key`` that holds exactly the fields of a preparation
-    (see :mod:`cached_tts._schema`). Nothing else is raised: every structure a
+    (see :mod:`cached_tts._entries.schema`). Nothing else is raised: every structure a
     header may hold is checked before any tensor or object is built from it.
 
     ``owned`` says that ``data`` is a ``bytearray`` no one else holds (a file

@@ -1,6 +1,6 @@
 """What a cached preparation holds: the exact fields of each kind of model.
 
-An entry is one of two layouts, named as :mod:`cached_tts._entry` captures them:
+An entry is one of two layouts, named as :mod:`cached_tts._entries.entry` captures them:
 
 * a ``Conditionals`` (TTS, multilingual, Turbo): ``t3.<field>`` for every
   field of ``T3Cond`` but ``emotion_adv``, and ``gen.<key>`` for the five keys
