@@ -30,7 +30,6 @@ from cached_tts._exceptions import (
 if TYPE_CHECKING:
     from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
     from cached_tts._entries.entry import Entry
-    from cached_tts._health import Backoff
     from cached_tts._keys.clip import Clip
     from cached_tts._keys.fingerprint import refresh_fingerprint
     from cached_tts._keys.key import EntryKey
@@ -42,9 +41,10 @@ if TYPE_CHECKING:
         cached_conditionals,
     )
     from cached_tts._patching import disable, enable, enabled
-    from cached_tts._remote import RemoteSettings
     from cached_tts._stats import CacheStats, TierStats
-    from cached_tts._tiers import SharedTier, TierSettings
+    from cached_tts._tiers.base import SharedTier, TierSettings
+    from cached_tts._tiers.health import Backoff
+    from cached_tts._tiers.redis import RemoteSettings
     from cached_tts._warm import WarmSummary, warm
 
 __all__ = [
@@ -91,10 +91,10 @@ _LAZY = {
     "CacheStats": "cached_tts._stats",
     "TierStats": "cached_tts._stats",
     "refresh_fingerprint": "cached_tts._keys.fingerprint",
-    "RemoteSettings": "cached_tts._remote",
-    "Backoff": "cached_tts._health",
-    "SharedTier": "cached_tts._tiers",
-    "TierSettings": "cached_tts._tiers",
+    "RemoteSettings": "cached_tts._tiers.redis",
+    "Backoff": "cached_tts._tiers.health",
+    "SharedTier": "cached_tts._tiers.base",
+    "TierSettings": "cached_tts._tiers.base",
     "CachedChatterboxMultilingualTTS": "cached_tts._models",
     "CachedChatterboxTTS": "cached_tts._models",
     "CachedChatterboxTurboTTS": "cached_tts._models",

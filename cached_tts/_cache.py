@@ -28,19 +28,19 @@ from filelock import BaseFileLock, Timeout
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._health import Backoff, Health
 from cached_tts._keys.clip import Clip, clip_of
 from cached_tts._keys.fingerprint import model_fingerprint
 from cached_tts._keys.hashing import FileHasher
 from cached_tts._keys.key import EntryKey
-from cached_tts._memory import MemoryTier
-from cached_tts._remote import REMOTE_ENV
-from cached_tts._shared_tiers import Remote, open_env_tiers, open_tiers
 from cached_tts._singleflight import SingleFlight
 from cached_tts._stats import CacheStats
-from cached_tts._store import DiskStore
-from cached_tts._tiers import Found, TierSettings, size_problem
-from cached_tts._touch import Toucher
+from cached_tts._tiers.base import Found, TierSettings, size_problem
+from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.health import Backoff, Health
+from cached_tts._tiers.memory import MemoryTier
+from cached_tts._tiers.redis import REMOTE_ENV
+from cached_tts._tiers.shared import Remote, open_env_tiers, open_tiers
+from cached_tts._tiers.touch import Toucher
 
 __all__ = [
     "CACHE_DIR_ENV",

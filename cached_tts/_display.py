@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cached_tts._entries.format import EntryInfo
     from cached_tts._stats import CacheStats
-    from cached_tts._store import ScannedEntry
+    from cached_tts._tiers.disk import ScannedEntry
 
 __all__ = [
     "EntryRow",

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cached_tts._keys.hashing import sha256_file
-from cached_tts._store import ENTRY_SUFFIX
-from cached_tts._tiers import SharedTier
+from cached_tts._tiers.base import SharedTier
+from cached_tts._tiers.disk import ENTRY_SUFFIX
 
 if TYPE_CHECKING:
-    from cached_tts._store import DiskStore
+    from cached_tts._tiers.disk import DiskStore
 
 __all__ = ["Erased", "clip_hash", "erase_content", "erase_digests", "match_prefixes"]
 

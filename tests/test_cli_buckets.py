@@ -25,9 +25,9 @@ from test_cli_remote import (
 from test_objectstore_s3 import object_of, put_raw
 
 from cached_tts._entries.format import encode
-from cached_tts._objectstore import ObjectStoreTier, open_object_store
-from cached_tts._store import DiskStore
-from cached_tts._tiers import TierSettings
+from cached_tts._tiers.base import TierSettings
+from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.objectstore import ObjectStoreTier, open_object_store
 
 # fixtures shared with test_cli_remote
 __all__ = ["_no_remote_from_the_environment", "fake_model", "folder", "voices"]

@@ -20,8 +20,8 @@ from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
-from cached_tts._remote import RemoteSettings, RemoteTier
-from cached_tts._store import DiskStore
+from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.redis import RemoteSettings, RemoteTier
 from cached_tts.testing import write_voice_clip
 
 SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear", "rm"]

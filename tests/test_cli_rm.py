@@ -9,7 +9,7 @@ from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._cli._options import CommandError
 from cached_tts._cli._remove import _resolve
-from cached_tts._store import DiskStore
+from cached_tts._tiers.disk import DiskStore
 
 
 def entry():

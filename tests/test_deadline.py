@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from cached_tts._deadline import DeadlineRunner
 from cached_tts._forksafe import renew_all
+from cached_tts._tiers.deadline import DeadlineRunner
 
 
 def test_a_call_returns_its_value_and_raises_its_error():

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from strategies import voice_entry
 
-from cached_tts import _cache, _health, _store
+from cached_tts import _cache
 from cached_tts._cache import ConditionalCache
 from cached_tts._entries.entry import Entry
 from cached_tts._keys.key import EntryKey
-from cached_tts._store import DiskStore
+from cached_tts._tiers import disk as _store
+from cached_tts._tiers import health as _health
+from cached_tts._tiers.disk import DiskStore
 
 
 def key_for(n: int) -> EntryKey:

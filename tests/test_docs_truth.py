@@ -40,7 +40,7 @@ def guide_acl_rules() -> list[str]:
 
 
 def test_the_guides_acl_allows_every_command_the_lua_scripts_run():
-    from cached_tts import _remote
+    from cached_tts._tiers import redis as _remote
 
     scripts = _remote._READ_BOUNDED + _remote._DELETE_DAMAGE + _remote._DELETE_IF_EQUAL
     called = set(re.findall(r'redis\.call\("(\w+)"', scripts))

@@ -15,9 +15,9 @@ from cached_tts import ConditionalCache, EntryKey
 from cached_tts._entries import entry as _entry
 from cached_tts._entries.entry import Entry, _exaggeration_copier
 from cached_tts._entries.format import encode
-from cached_tts._memory import MemoryTier
-from cached_tts._objectstore import open_object_store
 from cached_tts._singleflight import SingleFlight
+from cached_tts._tiers.memory import MemoryTier
+from cached_tts._tiers.objectstore import open_object_store
 from cached_tts._voice import model_lock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Windows cannot fork")

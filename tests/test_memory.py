@@ -7,7 +7,7 @@ import threading
 import torch
 
 from cached_tts._entries.entry import Entry
-from cached_tts._memory import MemoryTier
+from cached_tts._tiers.memory import MemoryTier
 
 
 def entry_of(nbytes, value=0.0):

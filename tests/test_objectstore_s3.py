@@ -16,9 +16,9 @@ from test_format import assert_same_entry
 from test_objectstore import KEY, LIMIT, OTHER_KEY, encoded, oversized
 
 from cached_tts._entries.format import decode
-from cached_tts._health import Backoff
-from cached_tts._objectstore import open_object_store
-from cached_tts._tiers import TierSettings
+from cached_tts._tiers.base import TierSettings
+from cached_tts._tiers.health import Backoff
+from cached_tts._tiers.objectstore import open_object_store
 
 # Timeouts a loaded test machine always meets, where a test is not about them.
 PATIENT = TierSettings(connect_timeout=5.0, read_timeout=30.0)

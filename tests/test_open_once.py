@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cached_tts._open_once import OpenFailedElsewhereError, OpenOnce
+from cached_tts._tiers.open_once import OpenFailedElsewhereError, OpenOnce
 
 CALLERS = 8
 # A hang guard only: every wait here ends far sooner.

@@ -8,7 +8,8 @@ import sys
 import pytest
 from strategies import voice_entry
 
-from cached_tts import ConditionalCache, EntryKey, _shared_tiers
+from cached_tts import ConditionalCache, EntryKey
+from cached_tts._tiers import shared as _shared_tiers
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 

@@ -20,11 +20,11 @@ from test_remote import entry, key, preparer, same
 from cached_tts import ConditionalCache, RemoteSettings
 from cached_tts._entries.format import decode, encode
 from cached_tts._forget import Erased, erase_content
-from cached_tts._health import Backoff
-from cached_tts._objectstore import ObjectStoreTier, open_object_store
-from cached_tts._remote import RemoteTier
-from cached_tts._shared_tiers import open_tiers
-from cached_tts._tiers import TierSettings
+from cached_tts._tiers.base import TierSettings
+from cached_tts._tiers.health import Backoff
+from cached_tts._tiers.objectstore import ObjectStoreTier, open_object_store
+from cached_tts._tiers.redis import RemoteTier
+from cached_tts._tiers.shared import open_tiers
 
 
 def memory_url():

@@ -16,8 +16,8 @@ from strategies import voice_entry
 from cached_tts import ConditionalCache
 from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._keys.key import EntryKey
-from cached_tts._store import DiskStore
-from cached_tts._tiers import TierSettings
+from cached_tts._tiers.base import TierSettings
+from cached_tts._tiers.disk import DiskStore
 
 
 def key_for(n):

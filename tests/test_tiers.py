@@ -6,8 +6,8 @@ import logging
 
 from test_objectstore import KEY, OTHER_KEY, Clock, encoded
 
-from cached_tts._health import Backoff
-from cached_tts._tiers import SharedTier, StoredObject, TierSettings
+from cached_tts._tiers.base import SharedTier, StoredObject, TierSettings
+from cached_tts._tiers.health import Backoff
 
 
 class DictTier(SharedTier):
@@ -75,7 +75,7 @@ def test_a_tier_without_a_lease_lets_the_caller_prepare_at_once():
 
 def test_the_back_off_doubles_up_to_its_maximum_and_starts_small_again(monkeypatch, caplog):
     clock = Clock()
-    monkeypatch.setattr("cached_tts._health._now", clock)
+    monkeypatch.setattr("cached_tts._tiers.health._now", clock)
     tier = DictTier(TierSettings(backoff=Backoff(initial=5.0, maximum=12.0)))
     backoff = tier.health
     waits = []

@@ -11,7 +11,7 @@ import pytest
 from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
-from cached_tts._touch import Toucher
+from cached_tts._tiers.touch import Toucher
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 
@@ -90,7 +90,7 @@ def test_a_hung_folder_never_delays_a_memory_hit(tmp_path, monkeypatch):
 
 def test_a_folder_set_aside_is_not_touched_until_it_is_back_in_use(tmp_path, monkeypatch):
     clock = Clock()
-    monkeypatch.setattr("cached_tts._health._now", clock)
+    monkeypatch.setattr("cached_tts._tiers.health._now", clock)
     cache = prepared_once(tmp_path / "cache")
     for _ in range(3):  # the folder's writes fail: it is set aside
         cache._disk_writes.failed(OSError("Stale file handle"))

@@ -29,8 +29,8 @@ from cached_tts._cli._options import (
 
 if TYPE_CHECKING:
     from cached_tts._display import EntryRow
-    from cached_tts._store import DiskStore
-    from cached_tts._tiers import SharedTier
+    from cached_tts._tiers.base import SharedTier
+    from cached_tts._tiers.disk import DiskStore
 
 __all__ = ["add_parsers"]
 
@@ -174,7 +174,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def _tier_lines(remote: list[dict[str, Any]] | None) -> list[str]:
-    from cached_tts._remote import REMOTE_ENV
+    from cached_tts._tiers.redis import REMOTE_ENV
 
     if remote is None:
         return [f"{'Shared tiers:':<21}not in use (--remote URL,... or ${REMOTE_ENV})"]
@@ -287,7 +287,7 @@ def run_prune(args: argparse.Namespace) -> int:
     With --remote, --older-than also removes shared entries by their creation time.
     """
     from cached_tts._cli._fleet import fleet_tiers
-    from cached_tts._remote import redacted
+    from cached_tts._tiers.redis import redacted
 
     if args.older_than is None and args.max_bytes is None:
         args.usage_error("give --older-than, --max-bytes or both")

@@ -20,8 +20,8 @@ from cached_tts._cli._options import CommandError
 from cached_tts._entries.format import EntryInfo, check
 
 if TYPE_CHECKING:
-    from cached_tts._remote import RemoteSettings
-    from cached_tts._tiers import SharedTier
+    from cached_tts._tiers.base import SharedTier
+    from cached_tts._tiers.redis import RemoteSettings
 
 __all__ = ["StoredValue", "fleet_tiers", "read_values", "warn_if_unreachable"]
 
@@ -44,8 +44,8 @@ def fleet_tiers(urls: str | None) -> Iterator[list[SharedTier]]:
     A store's failure, while opening or later in the block, becomes a
     :class:`CommandError` naming the tier.
     """
-    from cached_tts._remote import redacted
-    from cached_tts._shared_tiers import open_tiers, split_urls
+    from cached_tts._tiers.redis import redacted
+    from cached_tts._tiers.shared import open_tiers, split_urls
 
     if urls is None:
         yield []
@@ -80,7 +80,7 @@ def command_settings() -> RemoteSettings:
     more of a value than a lookup does (the default ``max_value_bytes``), and
     calls a larger one damage, as a lookup would.
     """
-    from cached_tts._remote import RemoteSettings
+    from cached_tts._tiers.redis import RemoteSettings
 
     return RemoteSettings(connect_timeout=2.0, read_timeout=10.0)
 
@@ -92,7 +92,7 @@ def _unusable(tier: SharedTier, exc: BaseException) -> CommandError:
 
 def warn_if_unreachable(urls: str) -> None:
     """One warning line per tier in ``urls`` that does not answer; the cache goes on without it."""
-    from cached_tts._shared_tiers import split_urls
+    from cached_tts._tiers.shared import split_urls
 
     for url in split_urls(urls):
         try:
@@ -115,7 +115,7 @@ def read_values(tier: SharedTier, digests: Iterable[str]) -> Iterator[StoredValu
 
 def check_value(tier: SharedTier, digest: str, data: bytes) -> StoredValue:
     """``data`` read from the entry named ``digest``, verified."""
-    from cached_tts._tiers import size_problem
+    from cached_tts._tiers.base import size_problem
 
     name = tier.location(digest)
     if not data:  # what a tier reads for an empty value, or a Redis list, hash...

@@ -47,12 +47,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cached_tts._atomic import TEMP_PREFIX
-from cached_tts._deadline import DeadlineRunner
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.key import EntryKey
-from cached_tts._open_once import OpenFailedElsewhereError, OpenOnce
-from cached_tts._remote import redacted
-from cached_tts._tiers import SharedTier, StoredObject, TierSettings
+from cached_tts._tiers.base import SharedTier, StoredObject, TierSettings
+from cached_tts._tiers.deadline import DeadlineRunner
+from cached_tts._tiers.open_once import OpenFailedElsewhereError, OpenOnce
+from cached_tts._tiers.redis import redacted
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]

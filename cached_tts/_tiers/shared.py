@@ -3,7 +3,7 @@
 ``remote=`` (and ``$CACHED_TTS_REMOTE``, and the command line's ``--remote``)
 names one tier or several: a Redis URL or client, an fsspec URL (``s3://``,
 ``gs://``, ``az://``, ``abfs://``, ``file://``, ``memory://``), a
-:class:`~cached_tts._tiers.SharedTier` built by hand, or a list of those. A
+:class:`~cached_tts._tiers.base.SharedTier` built by hand, or a list of those. A
 string may hold several URLs separated by commas. The cache looks them up in
 that order, after memory and disk.
 """
@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._objectstore import is_object_store_url, open_object_store
-from cached_tts._remote import REMOTE_ENV, is_redis_url, open_remote, redacted
-from cached_tts._tiers import SharedTier, TierSettings
+from cached_tts._tiers.base import SharedTier, TierSettings
+from cached_tts._tiers.objectstore import is_object_store_url, open_object_store
+from cached_tts._tiers.redis import REMOTE_ENV, is_redis_url, open_remote, redacted
 
 if TYPE_CHECKING:
     import redis

@@ -34,9 +34,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from cached_tts._checks import ttl_seconds
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers import Found, SharedTier, StoredObject, TierSettings
+from cached_tts._tiers.base import Found, SharedTier, StoredObject, TierSettings
+from cached_tts._tiers.checks import ttl_seconds
 
 if TYPE_CHECKING:
     import redis
@@ -151,7 +151,7 @@ class RemoteSettings(TierSettings):
     """How a cache uses its Redis server.
 
     The timeouts, back-off and ``max_value_bytes`` are every shared tier's
-    (:class:`~cached_tts._tiers.TierSettings`); the rest is Redis's own.
+    (:class:`~cached_tts._tiers.base.TierSettings`); the rest is Redis's own.
     ``ttl`` is whole seconds >= 1 or a ``timedelta`` of whole seconds (kept
     as its seconds), or ``None``. Anything else raises here (``TypeError``
     or ``ValueError``), rather than failing every write later (a float) or
@@ -200,7 +200,7 @@ def open_remote(remote: str | redis.Redis, settings: TierSettings | None = None)
     A URL may carry credentials and a database (``rediss://user:pw@host:6380/2``);
     ``rediss`` means TLS. A client you pass is used as it is (its own timeouts),
     and must return bytes (``decode_responses=False``). ``settings`` may be
-    plain :class:`~cached_tts._tiers.TierSettings`: Redis's own fields then
+    plain :class:`~cached_tts._tiers.base.TierSettings`: Redis's own fields then
     keep their defaults.
     """
     if not isinstance(settings, RemoteSettings):

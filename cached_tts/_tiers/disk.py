@@ -43,7 +43,7 @@ from cached_tts._entries.format import EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers import TierSettings, size_problem
+from cached_tts._tiers.base import TierSettings, size_problem
 
 if TYPE_CHECKING:
     from cached_tts._entries.entry import Entry

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cached_tts._checks import seconds, whole_number
 from cached_tts._forksafe import renew_after_fork
+from cached_tts._tiers.checks import seconds, whole_number
 
 __all__ = ["Backoff", "Health"]
 

@@ -34,14 +34,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
-from cached_tts._checks import seconds, whole_number
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import decode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._health import Backoff, Health
 from cached_tts._keys.key import EntryKey
 from cached_tts._stats import TierStats
+from cached_tts._tiers.checks import seconds, whole_number
+from cached_tts._tiers.health import Backoff, Health
 
 __all__ = [
     "Found",
@@ -168,7 +168,7 @@ class SharedTier(abc.ABC):
     """The verbs of a tier that many machines share.
 
     Subclasses implement fetching and storing bytes; this base verifies what
-    is read, counts hits, and owns the tier's :class:`~cached_tts._health.Health`
+    is read, counts hits, and owns the tier's :class:`~cached_tts._tiers.health.Health`
     (its errors and back-off). ``name`` says where the tier is, for messages
     and stats (never with a password).
     """
