@@ -28,7 +28,8 @@ from cached_tts._exceptions import (
 )
 
 if TYPE_CHECKING:
-    from cached_tts._cache import ConditionalCache, default_cache, default_cache_dir
+    from cached_tts._cache.cache import ConditionalCache, default_cache, default_cache_dir
+    from cached_tts._cache.stats import CacheStats, TierStats
     from cached_tts._entries.entry import Entry
     from cached_tts._keys.clip import Clip
     from cached_tts._keys.fingerprint import refresh_fingerprint
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
         cached_conditionals,
     )
     from cached_tts._patching import disable, enable, enabled
-    from cached_tts._stats import CacheStats, TierStats
     from cached_tts._tiers.base import SharedTier, TierSettings
     from cached_tts._tiers.health import Backoff
     from cached_tts._tiers.redis import RemoteSettings
@@ -80,16 +80,16 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ConditionalCache": "cached_tts._cache",
-    "default_cache": "cached_tts._cache",
-    "default_cache_dir": "cached_tts._cache",
+    "ConditionalCache": "cached_tts._cache.cache",
+    "default_cache": "cached_tts._cache.cache",
+    "default_cache_dir": "cached_tts._cache.cache",
     "EntryKey": "cached_tts._keys.key",
     # What ConditionalCache's lower-level methods take and return.
     "Entry": "cached_tts._entries.entry",
     "Clip": "cached_tts._keys.clip",
     # Lazy too: dataclasses costs `cached-tts run` about 10 ms of start-up.
-    "CacheStats": "cached_tts._stats",
-    "TierStats": "cached_tts._stats",
+    "CacheStats": "cached_tts._cache.stats",
+    "TierStats": "cached_tts._cache.stats",
     "refresh_fingerprint": "cached_tts._keys.fingerprint",
     "RemoteSettings": "cached_tts._tiers.redis",
     "Backoff": "cached_tts._tiers.health",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cached_tts._cache import ConditionalCache
+from cached_tts._cache.cache import ConditionalCache
 from cached_tts._cli._progress import quiet_upstream
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._loading import hub_reachable, load_model
@@ -148,6 +148,6 @@ def _generate(model: Any, clip: str, out: Path, *, is_random: bool) -> None:
 
 
 def _count(n: int, one: str, many: str) -> str:
-    from cached_tts._display import plural
+    from cached_tts._cache.display import plural
 
     return plural(n, one, many)

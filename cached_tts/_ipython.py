@@ -16,7 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cached_tts._cache import ConditionalCache
+    from cached_tts._cache.cache import ConditionalCache
 
 __all__ = ["load_ipython_extension", "note_cache_in_use", "tts_cache", "unload_ipython_extension"]
 
@@ -70,7 +70,7 @@ def tts_cache(line: str) -> None:
     from IPython.core.error import UsageError
     from IPython.display import display
 
-    from cached_tts._display import EntryRow, entry_table
+    from cached_tts._cache.display import EntryRow, entry_table
 
     cache = cache_in_use()
     command = line.strip()

@@ -17,7 +17,7 @@ from typing import Any
 
 import wrapt
 
-from cached_tts._cache import ConditionalCache
+from cached_tts._cache.cache import ConditionalCache
 from cached_tts._disable_switch import disabled
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._keys.fingerprint import (

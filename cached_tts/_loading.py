@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import torch
 
-from cached_tts._cache import ConditionalCache
+from cached_tts._cache.cache import ConditionalCache
 from cached_tts._exceptions import WeightsUnavailableError
 
 __all__ = ["REPOSITORIES", "ModelKind", "hub_reachable", "load_model", "resolve_device"]

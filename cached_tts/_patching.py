@@ -34,7 +34,7 @@ from cached_tts._disable_switch import DISABLE_ENV
 from cached_tts._forksafe import renew_after_fork
 
 if TYPE_CHECKING:
-    from cached_tts._cache import ConditionalCache
+    from cached_tts._cache.cache import ConditionalCache
 
 __all__ = ["disable", "enable", "enabled", "is_enabled", "patchable_classes"]
 
@@ -127,7 +127,7 @@ def enable(cache: ConditionalCache | None = None) -> None:
 
 
 def _check_cache(cache: object) -> None:
-    from cached_tts._cache import ConditionalCache
+    from cached_tts._cache.cache import ConditionalCache
 
     if not isinstance(cache, ConditionalCache):
         raise TypeError(

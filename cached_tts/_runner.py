@@ -32,7 +32,7 @@ __all__ = ["BOOTSTRAP_FOLDER", "command_line", "environment", "run_command"]
 BOOTSTRAP_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 
 # Given here rather than imported: `run` stays as fast to start as it can
-# (the names are checked against cached_tts._cache and _remote by the tests).
+# (the names are checked against cached_tts._cache.cache and _remote by the tests).
 CACHE_DIR_ENV = "CACHED_TTS_CACHE_DIR"
 REMOTE_ENV = "CACHED_TTS_REMOTE"
 

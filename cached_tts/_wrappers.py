@@ -32,7 +32,7 @@ from typing import Any
 import wrapt
 
 from cached_tts._binding import bind_call, prompt_call
-from cached_tts._cache import ConditionalCache, default_cache
+from cached_tts._cache.cache import ConditionalCache, default_cache
 from cached_tts._disable_switch import disabled
 from cached_tts._entries.entry import (
     Entry,

@@ -14,8 +14,8 @@ import pytest
 import torch
 from strategies import voice_entry
 
-from cached_tts import _cache
-from cached_tts._cache import CACHE_DIR_ENV, ConditionalCache, default_cache_dir
+from cached_tts._cache import cache as _cache
+from cached_tts._cache.cache import CACHE_DIR_ENV, ConditionalCache, default_cache_dir
 from cached_tts._keys.key import EntryKey
 
 PREPARE_SECONDS = 2.5

@@ -199,7 +199,7 @@ def test_ctrl_c_while_modules_import_is_one_line_and_exit_130(tmp_path):
 
         class Interrupt:
             def find_spec(self, name, path=None, target=None):
-                if name == "cached_tts._cache":
+                if name == "cached_tts._cache.cache":
                     raise KeyboardInterrupt
                 return None
 

@@ -45,15 +45,17 @@ def test_the_command_lines_own_modules_import_no_torch():
                     raise ImportError("torch imported")
 
         sys.meta_path.insert(0, NoTorch())
-        cache = types.ModuleType("cached_tts._cache")
+        cache = types.ModuleType("cached_tts._cache.cache")
         cache.default_cache_dir = lambda: "/tmp/cache"
         cache.DEFAULT_MAX_DISK_BYTES = 1 << 30
         remote = types.ModuleType("cached_tts._tiers.redis")
         remote.REMOTE_ENV = "CACHED_TTS_REMOTE"
-        sys.modules.update({"cached_tts._cache": cache, "cached_tts._tiers.redis": remote})
+        sys.modules.update({"cached_tts._cache.cache": cache, "cached_tts._tiers.redis": remote})
         import cached_tts
         from cached_tts._cli import _parser
-        from cached_tts import _display, _stats, _ipython
+        from cached_tts import _ipython
+        from cached_tts._cache import display as _display
+        from cached_tts._cache import stats as _stats
         _parser().format_help()
         print("ok")
         """

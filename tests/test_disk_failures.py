@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from strategies import voice_entry
 
-from cached_tts import _cache
-from cached_tts._cache import ConditionalCache
+from cached_tts._cache import cache as _cache
+from cached_tts._cache.cache import ConditionalCache
 from cached_tts._entries.entry import Entry
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers import disk as _store

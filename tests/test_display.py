@@ -7,7 +7,7 @@ from IPython.lib.pretty import pretty
 from strategies import voice_entry
 
 from cached_tts import CacheStats, ConditionalCache, EntryKey
-from cached_tts._display import EntryRow, entry_table, format_bytes
+from cached_tts._cache.display import EntryRow, entry_table, format_bytes
 
 STATS = CacheStats(
     memory_hits=3,

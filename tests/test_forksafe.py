@@ -12,10 +12,10 @@ from forking import in_forked_child, start_child, wait_for_child
 from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
+from cached_tts._cache.singleflight import SingleFlight
 from cached_tts._entries import entry as _entry
 from cached_tts._entries.entry import Entry, _exaggeration_copier
 from cached_tts._entries.format import encode
-from cached_tts._singleflight import SingleFlight
 from cached_tts._tiers.memory import MemoryTier
 from cached_tts._tiers.objectstore import open_object_store
 from cached_tts._voice import model_lock

@@ -12,7 +12,7 @@ from filelock import FileLock
 from strategies import voice_entry
 
 from cached_tts._atomic import TEMP_PREFIX
-from cached_tts._cache import ConditionalCache
+from cached_tts._cache.cache import ConditionalCache
 from cached_tts._cli import main
 from cached_tts._entries.entry import Entry
 from cached_tts._keys import hashing as _hashing

@@ -18,8 +18,8 @@ from test_objectstore_s3 import PATIENT, bucket_and_prefix, object_of, put_raw
 from test_remote import entry, key, preparer, same
 
 from cached_tts import ConditionalCache, RemoteSettings
+from cached_tts._cache.forget import Erased, erase_content
 from cached_tts._entries.format import decode, encode
-from cached_tts._forget import Erased, erase_content
 from cached_tts._tiers.base import TierSettings
 from cached_tts._tiers.health import Backoff
 from cached_tts._tiers.objectstore import ObjectStoreTier, open_object_store

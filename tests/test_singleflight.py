@@ -7,8 +7,8 @@ from concurrent.futures import Future
 
 import pytest
 
-from cached_tts import _singleflight
-from cached_tts._singleflight import SingleFlight
+from cached_tts._cache import singleflight as _singleflight
+from cached_tts._cache.singleflight import SingleFlight
 
 THREADS = 8
 PATIENCE_SECONDS = 10.0  # only ever reached when the code under test is broken

@@ -28,7 +28,7 @@ from cached_tts._cli._options import (
 )
 
 if TYPE_CHECKING:
-    from cached_tts._display import EntryRow
+    from cached_tts._cache.display import EntryRow
     from cached_tts._tiers.base import SharedTier
     from cached_tts._tiers.disk import DiskStore
 
@@ -62,8 +62,8 @@ def _listing(args: argparse.Namespace) -> tuple[list[EntryRow], list[str]]:
 
     Also where each shared tier is, for messages.
     """
+    from cached_tts._cache.display import EntryRow
     from cached_tts._cli._fleet import fleet_tiers, read_values
-    from cached_tts._display import EntryRow
 
     items = sorted(store_of(args).scan(), key=lambda s: -s.file.last_used)
     with fleet_tiers(remote_of(args)) as tiers:
@@ -87,7 +87,7 @@ def _listing(args: argparse.Namespace) -> tuple[list[EntryRow], list[str]]:
 
 def run_ls(args: argparse.Namespace) -> int:
     """List entries, most recently used first; with --remote, say which are in a shared tier."""
-    from cached_tts._display import entry_table
+    from cached_tts._cache.display import entry_table
 
     items, wheres = _listing(args)
     if args.json:
@@ -376,7 +376,7 @@ def add_parsers(commands: Any) -> None:
     ls.set_defaults(run=run_ls)
     add_remote(ls, use="; lists its entries too")
 
-    from cached_tts._cache import DEFAULT_MAX_DISK_BYTES
+    from cached_tts._cache.cache import DEFAULT_MAX_DISK_BYTES
 
     stats = commands.add_parser(
         "stats",

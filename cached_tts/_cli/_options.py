@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cached_tts._cache import default_cache_dir
-from cached_tts._display import format_bytes, plural
+from cached_tts._cache.cache import default_cache_dir
+from cached_tts._cache.display import format_bytes, plural
 from cached_tts._exceptions import CachedTTSError
 from cached_tts._tiers.redis import REMOTE_ENV
 

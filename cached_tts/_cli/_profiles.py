@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cached_tts._cache import ConditionalCache
+    from cached_tts._cache.cache import ConditionalCache
     from cached_tts._keys.hashing import FileHasher
     from cached_tts._keys.key import EntryKey
 

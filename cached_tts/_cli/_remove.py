@@ -43,7 +43,7 @@ def _classify(text: str) -> str:
 
 def _resolve(texts: list[str], known: set[str]) -> list[_Target]:
     """Each argument as an entry digest or a clip's content hash; any doubt is an error."""
-    from cached_tts._forget import clip_hash, match_prefixes
+    from cached_tts._cache.forget import clip_hash, match_prefixes
 
     kinds = {text: _classify(text) for text in texts}
     matches = match_prefixes([t for t in texts if kinds[t] == "hash"], known)
@@ -66,8 +66,8 @@ def _resolve(texts: list[str], known: set[str]) -> list[_Target]:
 
 def run_rm(args: argparse.Namespace) -> int:
     """Remove what each argument names; exit 1 if an argument names nothing or is ambiguous."""
+    from cached_tts._cache.forget import Erased, erase_content, erase_digests
     from cached_tts._cli._fleet import fleet_tiers
-    from cached_tts._forget import Erased, erase_content, erase_digests
 
     store = store_of(args)
     with fleet_tiers(remote_of(args)) as tiers:

@@ -29,7 +29,7 @@ from cached_tts._cli._options import (
 from cached_tts._cli._progress import Progress, quiet_upstream
 
 if TYPE_CHECKING:
-    from cached_tts._cache import ConditionalCache
+    from cached_tts._cache.cache import ConditionalCache
 
 __all__ = ["add_parsers", "load", "open_cache"]
 
@@ -46,7 +46,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
 
     Memory only is a choice (``--no-disk``), never a silent fallback.
     """
-    from cached_tts._cache import ConditionalCache
+    from cached_tts._cache.cache import ConditionalCache
     from cached_tts._tiers.disk import DiskStore
 
     remote = remote_of(args)

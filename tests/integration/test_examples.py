@@ -30,7 +30,7 @@ def built_once(components, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     # Examples that use the default cache must not touch the user's folder.
     monkeypatch.setenv("CACHED_TTS_CACHE_DIR", str(tmp_path / "default-cache"))
-    monkeypatch.setattr("cached_tts._cache._default", None)
+    monkeypatch.setattr("cached_tts._cache.cache._default", None)
 
 
 @pytest.fixture(autouse=True)

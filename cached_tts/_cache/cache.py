@@ -25,6 +25,8 @@ from typing import IO, Any, Final
 import platformdirs
 from filelock import BaseFileLock, Timeout
 
+from cached_tts._cache.singleflight import SingleFlight
+from cached_tts._cache.stats import CacheStats
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
 from cached_tts._forksafe import renew_after_fork
@@ -32,8 +34,6 @@ from cached_tts._keys.clip import Clip, clip_of
 from cached_tts._keys.fingerprint import model_fingerprint
 from cached_tts._keys.hashing import FileHasher
 from cached_tts._keys.key import EntryKey
-from cached_tts._singleflight import SingleFlight
-from cached_tts._stats import CacheStats
 from cached_tts._tiers.base import Found, TierSettings, size_problem
 from cached_tts._tiers.disk import DiskStore
 from cached_tts._tiers.health import Backoff, Health
@@ -211,12 +211,12 @@ class ConditionalCache:
         return f"<ConditionalCache {where}: {len(self._memory)} entries in memory>"
 
     def _repr_html_(self) -> str:
-        from cached_tts._display import stats_html
+        from cached_tts._cache.display import stats_html
 
         return stats_html(self.stats(), title=repr(self))
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from cached_tts._display import stats_text
+        from cached_tts._cache.display import stats_text
 
         printer.text(repr(self) if cycle else stats_text(self.stats(), title=repr(self)))
 
@@ -541,7 +541,7 @@ class ConditionalCache:
         >>> cache.forget(b"the bytes of a clip never prepared")
         0
         """
-        from cached_tts._forget import Erased, clip_hash, erase_content
+        from cached_tts._cache.forget import Erased, clip_hash, erase_content
 
         content = clip_hash(clip)
         erased = Erased()

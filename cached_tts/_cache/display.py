@@ -4,7 +4,7 @@
 :func:`entry_table`; ``print(stats)``, IPython and the command line print the
 same stats table, from :func:`stats_text`.
 
->>> from cached_tts._stats import CacheStats
+>>> from cached_tts._cache.stats import CacheStats
 >>> stats = CacheStats(memory_hits=3, disk_hits=1, misses=1, entries=2,
 ...                    memory_bytes=330_000, disk_entries=2, disk_bytes=331_000,
 ...                    seconds_saved=9.2)
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from cached_tts._cache.stats import CacheStats
     from cached_tts._entries.format import EntryInfo
-    from cached_tts._stats import CacheStats
     from cached_tts._tiers.disk import ScannedEntry
 
 __all__ = [
@@ -125,7 +125,7 @@ def _summary(stats: CacheStats) -> str:
 def _tier_lines(stats: CacheStats) -> list[str]:
     """One line per shared tier, in lookup order, once any of them did something.
 
-    >>> from cached_tts._stats import CacheStats, TierStats
+    >>> from cached_tts._cache.stats import CacheStats, TierStats
     >>> tiers = (TierStats("redis://cache:6379/0", 0, 2), TierStats("s3://voices/prod", 3, 0))
     >>> _tier_lines(CacheStats(0, 0, 0, 0, 0, 0, 0, 0.0, remote_hits=3, remote_tiers=tiers))
     ['  redis://cache:6379/0: 0 hits, 2 errors', '  s3://voices/prod: 3 hits, 0 errors']
@@ -143,7 +143,7 @@ def stats_text(stats: CacheStats, title: str = "") -> str:
 
     A memory-only cache shows only its memory column:
 
-    >>> from cached_tts._stats import CacheStats
+    >>> from cached_tts._cache.stats import CacheStats
     >>> print(stats_text(CacheStats(0, 0, 1, 1, 500, 0, 0, 0.0, disk_tier=False)))
                 memory
     entries          1
@@ -163,7 +163,7 @@ def stats_text(stats: CacheStats, title: str = "") -> str:
 def stats_html(stats: CacheStats, title: str = "") -> str:
     """A small HTML table of ``stats``, under ``title`` if given.
 
-    >>> from cached_tts._stats import CacheStats
+    >>> from cached_tts._cache.stats import CacheStats
     >>> "<td>2</td>" in stats_html(CacheStats(0, 0, 0, 2, 0, 0, 0, 0.0))
     True
     >>> "disk" in stats_html(CacheStats(0, 0, 0, 2, 0, 0, 0, 0.0, disk_tier=False))

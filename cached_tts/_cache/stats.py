@@ -75,16 +75,16 @@ class CacheStats:
         hits             1          0
         misses: 1, hit rate: 50%, seconds saved: 2.2
         """
-        from cached_tts._display import stats_text
+        from cached_tts._cache.display import stats_text
 
         return stats_text(self)
 
     def _repr_html_(self) -> str:
-        from cached_tts._display import stats_html
+        from cached_tts._cache.display import stats_html
 
         return stats_html(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from cached_tts._display import stats_text
+        from cached_tts._cache.display import stats_text
 
         printer.text(repr(self) if cycle else stats_text(self))
