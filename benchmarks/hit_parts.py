@@ -36,7 +36,7 @@ from cached_tts import ConditionalCache  # noqa: E402
 from cached_tts._entries.copies import fresh_copies  # noqa: E402
 from cached_tts._entries.entry import conditionals_from_entry  # noqa: E402
 from cached_tts._keys.key import settings_state  # noqa: E402
-from cached_tts._voice import _KNOWN_ATTR  # noqa: E402
+from cached_tts._wrapping.voice import _KNOWN_ATTR  # noqa: E402
 from cached_tts.testing import random_model, write_voice_clip  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results")

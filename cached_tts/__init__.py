@@ -34,18 +34,18 @@ if TYPE_CHECKING:
     from cached_tts._keys.clip import Clip
     from cached_tts._keys.fingerprint import refresh_fingerprint
     from cached_tts._keys.key import EntryKey
-    from cached_tts._models import (
+    from cached_tts._tiers.base import SharedTier, TierSettings
+    from cached_tts._tiers.health import Backoff
+    from cached_tts._tiers.redis import RemoteSettings
+    from cached_tts._wrapping.models import (
         CachedChatterboxMultilingualTTS,
         CachedChatterboxTTS,
         CachedChatterboxTurboTTS,
         CachedChatterboxVC,
         cached_conditionals,
     )
-    from cached_tts._patching import disable, enable, enabled
-    from cached_tts._tiers.base import SharedTier, TierSettings
-    from cached_tts._tiers.health import Backoff
-    from cached_tts._tiers.redis import RemoteSettings
-    from cached_tts._warm import WarmSummary, warm
+    from cached_tts._wrapping.patching import disable, enable, enabled
+    from cached_tts._wrapping.warm import WarmSummary, warm
 
 __all__ = [
     "Backoff",
@@ -95,16 +95,16 @@ _LAZY = {
     "Backoff": "cached_tts._tiers.health",
     "SharedTier": "cached_tts._tiers.base",
     "TierSettings": "cached_tts._tiers.base",
-    "CachedChatterboxMultilingualTTS": "cached_tts._models",
-    "CachedChatterboxTTS": "cached_tts._models",
-    "CachedChatterboxTurboTTS": "cached_tts._models",
-    "CachedChatterboxVC": "cached_tts._models",
-    "cached_conditionals": "cached_tts._models",
-    "WarmSummary": "cached_tts._warm",
-    "warm": "cached_tts._warm",
-    "disable": "cached_tts._patching",
-    "enable": "cached_tts._patching",
-    "enabled": "cached_tts._patching",
+    "CachedChatterboxMultilingualTTS": "cached_tts._wrapping.models",
+    "CachedChatterboxTTS": "cached_tts._wrapping.models",
+    "CachedChatterboxTurboTTS": "cached_tts._wrapping.models",
+    "CachedChatterboxVC": "cached_tts._wrapping.models",
+    "cached_conditionals": "cached_tts._wrapping.models",
+    "WarmSummary": "cached_tts._wrapping.warm",
+    "warm": "cached_tts._wrapping.warm",
+    "disable": "cached_tts._wrapping.patching",
+    "enable": "cached_tts._wrapping.patching",
+    "enabled": "cached_tts._wrapping.patching",
 }
 
 

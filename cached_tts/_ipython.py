@@ -34,7 +34,7 @@ def note_cache_in_use(cache: ConditionalCache) -> None:
 
 def cache_in_use() -> ConditionalCache:
     """The cache the session's models use: ``enable()``'s, the last one used, or the default."""
-    from cached_tts._wrappers import chosen_fallback_cache, fallback_cache
+    from cached_tts._wrapping.wrappers import chosen_fallback_cache, fallback_cache
 
     chosen = chosen_fallback_cache()
     if chosen is not None:
@@ -47,7 +47,7 @@ def load_ipython_extension(ipython: Any) -> None:
     """Enable caching and register ``%tts_cache``."""
     import warnings
 
-    from cached_tts._patching import enable
+    from cached_tts._wrapping.patching import enable
 
     # tqdm.auto, imported by chatterbox's dependencies, warns in a notebook
     # without ipywidgets; its bars still work, as text. enable() patches
@@ -59,7 +59,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Disable caching and remove ``%tts_cache``."""
-    from cached_tts._patching import disable
+    from cached_tts._wrapping.patching import disable
 
     disable()
     ipython.magics_manager.magics["line"].pop(_MAGIC, None)

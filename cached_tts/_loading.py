@@ -64,7 +64,7 @@ def load_model(
     Raises :class:`~cached_tts.WeightsUnavailableError` when real weights are
     asked for and cannot be had.
     """
-    from cached_tts import _models
+    from cached_tts._wrapping import models as _models
 
     classes: dict[str, Any] = {
         "english": _models.CachedChatterboxTTS,

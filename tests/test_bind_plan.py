@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cached_tts._binding import _bind_by_signature, bind_call
+from cached_tts._wrapping.binding import _bind_by_signature, bind_call
 
 
 def prepare_conditionals(self, wav_fpath, exaggeration=0.5, norm_loudness=True):

@@ -23,7 +23,7 @@ from cached_tts import ConditionalCache
 from cached_tts._keys import fingerprint as _fingerprint
 from cached_tts._keys.fingerprint import checkpoint_fingerprint, preparation_modules, weights_digest
 from cached_tts._keys.hashing import FileHasher
-from cached_tts._wrappers import install
+from cached_tts._wrapping.wrappers import install
 
 # Files the tests write are old enough for their hashes to be kept.
 pytestmark = pytest.mark.usefixtures("clock_ahead")
@@ -375,7 +375,8 @@ def test_each_upstream_loader_hashes_the_weight_files_it_opens_and_no_others(kin
     from chatterbox.tts_turbo import ChatterboxTurboTTS
     from chatterbox.vc import ChatterboxVC
 
-    from cached_tts import _checkpoint_writer, _models
+    from cached_tts import _checkpoint_writer
+    from cached_tts._wrapping import models as _models
 
     classes = {
         "english": (ChatterboxTTS, _models.CachedChatterboxTTS),

@@ -24,7 +24,7 @@ import cached_tts
 from cached_tts import ConditionalCache, EntryKey, _forksafe
 from cached_tts._entries.entry import _exaggeration_copier
 from cached_tts._keys.fingerprint import _memo_lock
-from cached_tts._voice import model_lock
+from cached_tts._wrapping.voice import model_lock
 
 PACKAGE = Path(cached_tts.__file__).parent
 

@@ -18,7 +18,7 @@ from cached_tts._entries.entry import Entry, _exaggeration_copier
 from cached_tts._entries.format import encode
 from cached_tts._tiers.memory import MemoryTier
 from cached_tts._tiers.objectstore import open_object_store
-from cached_tts._voice import model_lock
+from cached_tts._wrapping.voice import model_lock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Windows cannot fork")
 

@@ -63,7 +63,7 @@ class _EnableOnChatterboxImport:
         if os.environ.get("CACHED_TTS_DISABLE") == "1":
             return
         try:
-            from cached_tts._patching import enable
+            from cached_tts._wrapping.patching import enable
 
             enable()
         except Exception:  # the program must run, cached or not

@@ -195,7 +195,7 @@ def run_warm(args: argparse.Namespace) -> int:
     """Prepare every voice into the cache and summarize."""
     from cached_tts._cli._profiles import recording_keys
     from cached_tts._tiers.redis import redacted
-    from cached_tts._warm import WarmSummary, find_voices, warm
+    from cached_tts._wrapping.warm import WarmSummary, find_voices, warm
 
     if args.no_disk and remote_of(args) is None:
         args.usage_error("--no-disk without --remote stores nothing: give --remote URL too")

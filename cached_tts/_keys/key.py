@@ -119,7 +119,7 @@ def entry_key(content: str, weights: str, settings: tuple[tuple[str, str], ...])
 #
 # One definition: settings_state reads everything the settings are made of,
 # and preparation_settings renders a state's values, every one of them, into
-# the key's settings. The remembered-call fast path (cached_tts._voice)
+# the key's settings. The remembered-call fast path (cached_tts._wrapping.voice)
 # compares whole states, so a part added to the state is in both paths.
 
 # A state's first parts name what the fingerprint was read from; the rest are

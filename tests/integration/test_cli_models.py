@@ -24,7 +24,7 @@ from cached_tts._keys import key as _keys
 from cached_tts._keys import versions as _versions
 from cached_tts._keys.hashing import FileHasher
 from cached_tts._tiers.disk import DiskStore
-from cached_tts._wrappers import model_lock
+from cached_tts._wrapping.wrappers import model_lock
 from cached_tts.testing import random_model, write_voice_clip
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from chatterbox.vc import ChatterboxVC
 
 import cached_tts
 from cached_tts import CachedChatterboxTTS, ConditionalCache
-from cached_tts._patching import is_enabled, patchable_classes
+from cached_tts._wrapping.patching import is_enabled, patchable_classes
 from cached_tts.testing import random_model
 
 

@@ -26,7 +26,7 @@ import torch
 from chatterbox.tts import ChatterboxTTS
 from cached_tts import EntryKey, default_cache
 from cached_tts._entries.entry import Entry
-from cached_tts._patching import is_enabled
+from cached_tts._wrapping.patching import is_enabled
 print("enabled:", is_enabled(), "cache" in ChatterboxTTS.__dict__)
 key = EntryKey(content="c" * 64, weights="w" * 64, settings=())
 voice = Entry(

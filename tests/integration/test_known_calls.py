@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cached_tts
-from cached_tts import _voice
+from cached_tts._wrapping import voice as _voice
 from cached_tts.testing import assert_same_conditionals, random_model
 
 pytestmark = pytest.mark.slow

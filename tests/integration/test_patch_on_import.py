@@ -46,8 +46,8 @@ def test_enable_imports_nothing_heavy_and_patches_every_class_when_chatterbox_is
         print("torch" in sys.modules, "chatterbox" in sys.modules)
 
         from chatterbox.tts import ChatterboxTTS  # the hooks run inside this import
-        from cached_tts._patching import _patched, patchable_classes
-        import cached_tts._models as models
+        from cached_tts._wrapping.patching import _patched, patchable_classes
+        import cached_tts._wrapping.models as models
 
         print(all("cache" in cls.__dict__ for cls in patchable_classes()))
         # The Cached... subclass wraps the original, not the patch: made first.

@@ -1,23 +1,23 @@
 """The ``wrapt`` wrappers that put a cache in front of a Chatterbox class.
 
 :func:`install` patches one class in place; the public decorator in
-:mod:`cached_tts._models` builds on it. The wrappers:
+:mod:`cached_tts._wrapping.models` builds on it. The wrappers:
 
 * ``prepare_conditionals`` (TTS classes) / ``set_target_voice`` (VC): served
   from the cache, whether the user calls them or ``generate`` does;
 * ``generate``: serialized per model, since upstream keeps its state in
   ``self.conds``; the voice it asks for is found before it takes its turn
-  (see :mod:`cached_tts._voice`);
+  (see :mod:`cached_tts._wrapping.voice`);
 * ``__init__``, ``from_local``, ``from_pretrained``: accept ``cache=`` and
   ``model_id=``, fingerprint the checkpoint files the loader read (once, as
   it loads them), and turn missing weights into a
   :class:`~cached_tts.WeightsUnavailableError` that says what to do (see
-  :mod:`cached_tts._loader_wrappers`).
+  :mod:`cached_tts._wrapping.loaders`).
 
 This module holds :func:`install`, the preparation and ``generate`` wrappers
 and the cache of models given none; how a call binds to its arguments is
-:mod:`cached_tts._binding`, the ``$CACHED_TTS_DISABLE`` switch
-:mod:`cached_tts._disable_switch`.
+:mod:`cached_tts._wrapping.binding`, the ``$CACHED_TTS_DISABLE`` switch
+:mod:`cached_tts._wrapping.disable_switch`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from typing import Any
 
 import wrapt
 
-from cached_tts._binding import bind_call, prompt_call
 from cached_tts._cache.cache import ConditionalCache, default_cache
-from cached_tts._disable_switch import disabled
 from cached_tts._entries.entry import (
     Entry,
     UncacheableError,
@@ -45,8 +43,10 @@ from cached_tts._entries.entry import (
 )
 from cached_tts._ipython import note_cache_in_use
 from cached_tts._keys.key import settings_state
-from cached_tts._loader_wrappers import init_wrapper, loader_wrapper
-from cached_tts._voice import (
+from cached_tts._wrapping.binding import bind_call, prompt_call
+from cached_tts._wrapping.disable_switch import disabled
+from cached_tts._wrapping.loaders import init_wrapper, loader_wrapper
+from cached_tts._wrapping.voice import (
     Lookup,
     apply,
     computing,

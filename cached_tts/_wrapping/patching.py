@@ -1,7 +1,7 @@
 """Caching for code that never imports cached-tts: chatterbox's classes, patched on import.
 
 :func:`enable` registers wrapt post-import hooks on chatterbox's four model
-modules: each class is patched with :func:`~cached_tts._wrappers.install` when
+modules: each class is patched with :func:`~cached_tts._wrapping.wrappers.install` when
 its module is imported, and at once if it already is. So every instance, made
 before or after, serves its voice preparations from a cache, and a program that
 never imports chatterbox pays nothing: :func:`enable` itself imports neither
@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._disable_switch import DISABLE_ENV
 from cached_tts._forksafe import renew_after_fork
+from cached_tts._wrapping.disable_switch import DISABLE_ENV
 
 if TYPE_CHECKING:
     from cached_tts._cache.cache import ConditionalCache
@@ -57,7 +57,7 @@ _chosen: ConditionalCache | None = None
 # Modules whose hook is registered and has not fired yet (wrapt keeps a hook once).
 _waiting: set[str] = set()
 _lock = threading.RLock()
-# Set while a hook imports cached_tts._models, whose imports fire the other hooks.
+# Set while a hook imports cached_tts._wrapping.models, whose imports fire the other hooks.
 _in_hook = threading.local()
 renew_after_fork(sys.modules[__name__], _lock=threading.RLock)
 
@@ -115,7 +115,7 @@ def enable(cache: ConditionalCache | None = None) -> None:
         _check_cache(cache)
     with _lock:
         _active, _chosen = True, cache
-        if "cached_tts._wrappers" in sys.modules:
+        if "cached_tts._wrapping.wrappers" in sys.modules:
             _set_fallback_cache(cache)
         waiting = [name for name, _ in _TARGETS if name not in _waiting]
         _waiting.update(waiting)
@@ -136,7 +136,7 @@ def _check_cache(cache: object) -> None:
 
 
 def _set_fallback_cache(cache: ConditionalCache | None) -> None:
-    from cached_tts._wrappers import set_fallback_cache
+    from cached_tts._wrapping.wrappers import set_fallback_cache
 
     set_fallback_cache(cache)
 
@@ -154,7 +154,7 @@ def _on_import(module: ModuleType) -> None:
             # The Cached... subclasses wrap what their bases hold when they are
             # made: made before any patch, they wrap the originals, so that
             # disable() leaves them whole.
-            importlib.import_module("cached_tts._models")
+            importlib.import_module("cached_tts._wrapping.models")
         finally:
             _in_hook.busy = False
         _patch_imported()
@@ -165,7 +165,7 @@ def _on_import(module: ModuleType) -> None:
 
 
 def _patch_imported() -> None:
-    from cached_tts._wrappers import install
+    from cached_tts._wrapping.wrappers import install
 
     with _lock:
         if not _active:
@@ -198,7 +198,7 @@ def disable() -> None:
                     delattr(cls, name)
                 else:
                     setattr(cls, name, value)
-        if "cached_tts._wrappers" in sys.modules:
+        if "cached_tts._wrapping.wrappers" in sys.modules:
             _set_fallback_cache(None)
 
 
@@ -228,5 +228,5 @@ def enabled(cache: ConditionalCache | None = None) -> Iterator[None]:
 def _restore_choice(previous: ConditionalCache | None) -> None:
     global _chosen  # noqa: PLW0603 -- the process-wide switch the hooks read
     _chosen = previous
-    if "cached_tts._wrappers" in sys.modules:
+    if "cached_tts._wrapping.wrappers" in sys.modules:
         _set_fallback_cache(previous)

@@ -1,6 +1,6 @@
 """How a call of upstream's preparation is bound to its arguments.
 
-:func:`bind_call` turns a call into a :class:`~cached_tts._voice.VoiceCall`: the
+:func:`bind_call` turns a call into a :class:`~cached_tts._wrapping.voice.VoiceCall`: the
 clip, the exaggeration and the other arguments that become part of the key,
 or ``None`` when they cannot be keyed. A call of a plain function binds
 through a remembered :class:`_BindPlan`, every other through
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cached_tts._keys.clip import is_seekable_stream
-from cached_tts._voice import VoiceCall, function_of
+from cached_tts._wrapping.voice import VoiceCall, function_of
 
 if TYPE_CHECKING:
-    from cached_tts._wrappers import Family
+    from cached_tts._wrapping.wrappers import Family
 
 __all__ = ["bind_call", "prompt_call"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from cached_tts._wrappers import prepare_into_cache
+from cached_tts._wrapping.wrappers import prepare_into_cache
 
 __all__ = ["AUDIO_SUFFIXES", "WarmSummary", "find_voices", "warm"]
 

@@ -4,7 +4,7 @@ They accept ``cache=`` and ``model_id=``; the loaders also fingerprint the
 checkpoint files upstream's loader read (once, as it loads them: see
 :func:`~cached_tts._keys.fingerprint.remember_checkpoint_fingerprint`), and turn
 missing weights into a :class:`~cached_tts.WeightsUnavailableError` that says
-what to do. :func:`cached_tts._wrappers.install` puts them on a class.
+what to do. :func:`cached_tts._wrapping.wrappers.install` puts them on a class.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 import wrapt
 
 from cached_tts._cache.cache import ConditionalCache
-from cached_tts._disable_switch import disabled
 from cached_tts._exceptions import WeightsUnavailableError
 from cached_tts._keys.fingerprint import (
     CHECKPOINT_ATTR,
@@ -29,6 +28,7 @@ from cached_tts._keys.fingerprint import (
     set_model_id,
 )
 from cached_tts._keys.hashing import StatSignature
+from cached_tts._wrapping.disable_switch import disabled
 
 __all__ = ["init_wrapper", "loader_wrapper"]
 

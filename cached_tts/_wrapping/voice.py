@@ -41,7 +41,7 @@ from cached_tts._keys.key import EntryKey, entry_key, preparation_settings, sett
 
 if TYPE_CHECKING:
     from cached_tts._keys.clip import Clip
-    from cached_tts._wrappers import Family
+    from cached_tts._wrapping.wrappers import Family
 
 __all__ = [
     "Lookup",
