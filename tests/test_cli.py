@@ -11,7 +11,7 @@ import pytest
 from strategies import voice_entry
 
 from cached_tts._cli import main
-from cached_tts._cli._options import parse_duration, parse_size
+from cached_tts._cli.options import parse_duration, parse_size
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.disk import DiskStore
 from cached_tts.testing import write_voice_clip
@@ -236,7 +236,7 @@ def test_an_unexpected_failure_is_one_line_not_a_traceback(tmp_path, monkeypatch
     def broken(_args):
         raise RuntimeError("CUDA is not available")
 
-    monkeypatch.setattr("cached_tts._cli._voice_commands._load_step", lambda a, *_: broken(a))
+    monkeypatch.setattr("cached_tts._cli.voice_commands._load_step", lambda a, *_: broken(a))
     voice = write_voice_clip(tmp_path / "voice.wav", seconds=0.5)
     code, _, err = run(
         capsys,

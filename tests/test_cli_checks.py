@@ -23,7 +23,7 @@ def _never_load_a_model(monkeypatch):
     def refuse(*_args, **_kwargs):
         pytest.fail("a model was loaded before the check")
 
-    monkeypatch.setattr("cached_tts._loading.load_model", refuse)
+    monkeypatch.setattr("cached_tts._cli.loading.load_model", refuse)
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ class FakeModel:
 
 
 def test_say_writes_one_text_to_a_flac_file_not_a_folder(voice, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("cached_tts._cli._voice_commands._load_step", lambda *_: FakeModel())
+    monkeypatch.setattr("cached_tts._cli.voice_commands._load_step", lambda *_: FakeModel())
     target = tmp_path / "greeting.flac"
     code, out, _ = say(capsys, voice, "--out", target, "--cache-dir", tmp_path / "cache")
     assert code == 0
@@ -85,7 +85,7 @@ def test_say_refuses_one_audio_file_for_several_texts(voice, tmp_path, capsys):
 
 
 def test_say_makes_no_folder_before_it_has_something_to_write(tmp_path):
-    from cached_tts._cli import _voice_commands
+    from cached_tts._cli import voice_commands as _voice_commands
 
     outputs = _voice_commands._outputs(tmp_path / "lines", 2)
     assert [p.name for p in outputs] == ["001.wav", "002.wav"]
@@ -146,7 +146,7 @@ def test_verbose_after_the_command_logs_the_traceback(tmp_path, capsys, caplog, 
     def broken(_args):
         raise ValueError("boom")
 
-    monkeypatch.setattr("cached_tts._cli._cache_commands.run_ls", broken)
+    monkeypatch.setattr("cached_tts._cli.cache_commands.run_ls", broken)
     code, _, err = run(capsys, "ls", "--cache-dir", tmp_path, "-v")
     assert code == 1
     assert err == "cached-tts: error: boom (ValueError)\n"
@@ -230,7 +230,7 @@ class FakeTTS:
 
 def test_demo_removes_its_temporary_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr("cached_tts._demo._load", lambda _d, cache, **_: (FakeTTS(cache), True))
+    monkeypatch.setattr("cached_tts._cli.demo._load", lambda _d, cache, **_: (FakeTTS(cache), True))
     code, out, _ = run(capsys, "demo", "--no-generate", "--random-weights")
     assert code == 0
     assert "cached: memory hit" in out

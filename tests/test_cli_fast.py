@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from cached_tts._cli._progress import Progress, quiet_upstream
+from cached_tts._cli.progress import Progress, quiet_upstream
 
 PROBE = textwrap.dedent(
     """

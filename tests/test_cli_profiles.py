@@ -5,9 +5,9 @@ import pathlib
 
 import pytest
 
-from cached_tts import _loading
-from cached_tts._cli import _profiles
-from cached_tts._cli._profiles import ModelProfile, identity
+from cached_tts._cli import loading as _loading
+from cached_tts._cli import profiles as _profiles
+from cached_tts._cli.profiles import ModelProfile, identity
 from cached_tts._keys import versions as _versions
 from cached_tts._keys.hashing import FileHasher
 

@@ -497,9 +497,10 @@ def fake_model(monkeypatch):
         caches.append(cache)
         return FakeModel(cache)
 
-    monkeypatch.setattr("cached_tts._loading.load_model", load_model)
+    monkeypatch.setattr("cached_tts._cli.loading.load_model", load_model)
     monkeypatch.setattr(
-        "cached_tts._demo._load", lambda _device, cache, **_: (load_model("", cache=cache), True)
+        "cached_tts._cli.demo._load",
+        lambda _device, cache, **_: (load_model("", cache=cache), True),
     )
     return caches
 

@@ -7,8 +7,8 @@ from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
-from cached_tts._cli._options import CommandError
-from cached_tts._cli._remove import _resolve
+from cached_tts._cli.options import CommandError
+from cached_tts._cli.remove import _resolve
 from cached_tts._tiers.disk import DiskStore
 
 

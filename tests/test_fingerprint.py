@@ -375,8 +375,8 @@ def test_each_upstream_loader_hashes_the_weight_files_it_opens_and_no_others(kin
     from chatterbox.tts_turbo import ChatterboxTurboTTS
     from chatterbox.vc import ChatterboxVC
 
-    from cached_tts import _checkpoint_writer
     from cached_tts._wrapping import models as _models
+    from cached_tts.testing import checkpoints as _checkpoint_writer
 
     classes = {
         "english": (ChatterboxTTS, _models.CachedChatterboxTTS),

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import cached_tts
-from cached_tts import _runner
 from cached_tts._bootstrap import sitecustomize
 from cached_tts._cache import cache as _cache
+from cached_tts._cli import runner as _runner
 from cached_tts._tiers import redis as _remote
 
 ROOT = Path(cached_tts.__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ Ctrl-C (one line, wherever it lands, even while torch imports).
 
 * :mod:`._cache_commands`: ls, stats, verify, prune, clear, rm (no model loaded);
 * :mod:`._voice_commands`: warm, say (load a model);
-* ``demo``: :mod:`cached_tts._demo`.
+* ``demo``: :mod:`cached_tts._cli.demo`.
 
 Building the parser imports neither torch nor chatterbox: ``--help``,
 ``--version``, ``ls`` and ``stats`` stay fast. Each command imports what it
@@ -93,8 +93,10 @@ def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from cached_tts import _bench_options
-    from cached_tts._cli import _cache_commands, _run_command, _voice_commands
-    from cached_tts._cli._options import add_remote
+    from cached_tts._cli import cache_commands as _cache_commands
+    from cached_tts._cli import run_command as _run_command
+    from cached_tts._cli import voice_commands as _voice_commands
+    from cached_tts._cli.options import add_remote
 
     parser = argparse.ArgumentParser(
         prog="cached-tts",
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    from cached_tts._cli import _run_command
+    from cached_tts._cli import run_command as _run_command
 
     words = sys.argv[1:] if argv is None else argv
     if _run_command.is_run(words):
@@ -179,7 +181,7 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # users get one line; -v logs the traceback
-        from cached_tts._cli._errors import one_line
+        from cached_tts._cli.errors import one_line
 
         logging.getLogger("cached_tts").debug("Failure", exc_info=True)
         print(f"cached-tts: error: {one_line(exc, verbose=args.verbose)}", file=sys.stderr)
@@ -207,9 +209,9 @@ def _configure_logging(*, verbose: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from cached_tts._cli._fleet import warn_if_unreachable
-        from cached_tts._cli._options import remote_of
-        from cached_tts._demo import run_demo
+        from cached_tts._cli.demo import run_demo
+        from cached_tts._cli.fleet import warn_if_unreachable
+        from cached_tts._cli.options import remote_of
 
         remote = remote_of(args)
         if remote is not None:

@@ -19,13 +19,13 @@ from huggingface_hub import constants
 from safetensors.torch import load_file
 
 from cached_tts import CachedChatterboxTTS, ConditionalCache
-from cached_tts._checkpoint_writer import _t3_state
 from cached_tts.testing import (
     assert_same_conditionals,
     assert_same_tensors,
     offline_hub,
     write_checkpoint,
 )
+from cached_tts.testing.checkpoints import _t3_state
 
 pytestmark = pytest.mark.slow
 

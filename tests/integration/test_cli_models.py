@@ -16,8 +16,9 @@ import soundfile
 
 import cached_tts
 from cached_tts import CachedChatterboxTTS, ConditionalCache
-from cached_tts._cli import _voice_commands, main
-from cached_tts._cli._profiles import ModelProfile, identity
+from cached_tts._cli import main
+from cached_tts._cli import voice_commands as _voice_commands
+from cached_tts._cli.profiles import ModelProfile, identity
 from cached_tts._exceptions import ContentChangedError
 from cached_tts._ipython import cache_in_use
 from cached_tts._keys import key as _keys
@@ -208,7 +209,7 @@ def test_say_refuses_one_wav_out_for_several_texts_before_loading_a_model(
     texts = tmp_path / "lines.txt"
     texts.write_text("one\n\ntwo\n")
     monkeypatch.setattr(
-        "cached_tts._cli._voice_commands.load", lambda _args: pytest.fail("loaded a model")
+        "cached_tts._cli.voice_commands.load", lambda _args: pytest.fail("loaded a model")
     )
     # A --out that is a .wav cannot hold two files: refused before loading any model.
     code = main(["say", "--texts", str(texts), "--voice", __file__, "--out", "x.wav"])

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cached_tts._cli._options import CommandError, add_remote, plural, remote_of, store_of
+from cached_tts._cli.options import CommandError, add_remote, plural, remote_of, store_of
 
 __all__ = ["add_parser", "run_rm"]
 
@@ -67,7 +67,7 @@ def _resolve(texts: list[str], known: set[str]) -> list[_Target]:
 def run_rm(args: argparse.Namespace) -> int:
     """Remove what each argument names; exit 1 if an argument names nothing or is ambiguous."""
     from cached_tts._cache.forget import Erased, erase_content, erase_digests
-    from cached_tts._cli._fleet import fleet_tiers
+    from cached_tts._cli.fleet import fleet_tiers
 
     store = store_of(args)
     with fleet_tiers(remote_of(args)) as tiers:

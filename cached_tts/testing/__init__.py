@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from cached_tts._checkpoint_writer import (
+from cached_tts.testing.checkpoints import (
     char_tokenizer_json,
     offline_hub,
     t3_config,

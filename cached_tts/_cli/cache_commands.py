@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._cli._options import (
+from cached_tts._cli.options import (
     CommandError,
     add_cache_dir,
     add_remote,
@@ -63,7 +63,7 @@ def _listing(args: argparse.Namespace) -> tuple[list[EntryRow], list[str]]:
     Also where each shared tier is, for messages.
     """
     from cached_tts._cache.display import EntryRow
-    from cached_tts._cli._fleet import fleet_tiers, read_values
+    from cached_tts._cli.fleet import fleet_tiers, read_values
 
     items = sorted(store_of(args).scan(), key=lambda s: -s.file.last_used)
     with fleet_tiers(remote_of(args)) as tiers:
@@ -106,7 +106,7 @@ def run_ls(args: argparse.Namespace) -> int:
 
 def _tier_figures(args: argparse.Namespace) -> list[dict[str, Any]] | None:
     """Entries and bytes in each shared tier; ``None`` without --remote."""
-    from cached_tts._cli._fleet import fleet_tiers
+    from cached_tts._cli.fleet import fleet_tiers
 
     with fleet_tiers(remote_of(args)) as tiers:
         if not tiers:
@@ -205,7 +205,7 @@ def _verify_disk(args: argparse.Namespace) -> tuple[int, int, int]:
 
 def _verify_tier(tier: SharedTier, *, fix: bool) -> tuple[int, int, int]:
     """Values checked, damaged, and damaged ones left in a shared tier."""
-    from cached_tts._cli._fleet import read_values
+    from cached_tts._cli.fleet import read_values
 
     checked = damaged = left = 0
     digests = [stored.digest for stored in tier.scan()]
@@ -226,7 +226,7 @@ def _verify_tier(tier: SharedTier, *, fix: bool) -> tuple[int, int, int]:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Check every entry (with --remote, every shared one too); with --fix remove damaged ones."""
-    from cached_tts._cli._fleet import fleet_tiers
+    from cached_tts._cli.fleet import fleet_tiers
 
     removed = ", removed" * bool(args.fix)
     with fleet_tiers(remote_of(args)) as tiers:
@@ -268,7 +268,7 @@ def _prune_disk(store: DiskStore, older_than: float | None, max_bytes: int | Non
 
 def _prune_tier(tier: SharedTier, cutoff: float) -> int:
     """Remove sound entries created before ``cutoff``; how many. Damaged ones stay."""
-    from cached_tts._cli._fleet import read_values
+    from cached_tts._cli.fleet import read_values
 
     removed = 0
     # By the creation time in each entry's header, as Redis keeps no write time: an
@@ -286,7 +286,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
     With --remote, --older-than also removes shared entries by their creation time.
     """
-    from cached_tts._cli._fleet import fleet_tiers
+    from cached_tts._cli.fleet import fleet_tiers
     from cached_tts._tiers.redis import redacted
 
     if args.older_than is None and args.max_bytes is None:
@@ -331,7 +331,7 @@ def confirm(question: str, refusal: str) -> bool:
 
 def run_clear(args: argparse.Namespace) -> int:
     """Remove every entry (with --remote, the shared tiers' entries too), after asking."""
-    from cached_tts._cli._fleet import fleet_tiers
+    from cached_tts._cli.fleet import fleet_tiers
     from cached_tts._keys.hashing import FileHasher
 
     store = store_of(args)
@@ -361,7 +361,7 @@ def run_clear(args: argparse.Namespace) -> int:
 
 def add_parsers(commands: Any) -> None:
     """Register ls, stats, verify, prune, clear and rm."""
-    from cached_tts._cli._remove import add_parser as add_rm
+    from cached_tts._cli.remove import add_parser as add_rm
 
     ls = commands.add_parser(
         "ls",

@@ -71,7 +71,7 @@ def _local_checkpoint(kind: str) -> str | None:
     """The local snapshot the loader would use, or ``None`` when there is none."""
     from huggingface_hub import snapshot_download
 
-    from cached_tts._loading import REPOSITORIES
+    from cached_tts._cli.loading import REPOSITORIES
 
     try:
         return str(snapshot_download(REPOSITORIES[kind], local_files_only=True))
@@ -83,7 +83,7 @@ def _hub_revision(kind: str) -> str | None:
     """The commit the Hub serves now for ``kind``'s repository; ``None`` if it does not say."""
     from huggingface_hub import HfApi
 
-    from cached_tts._loading import REPOSITORIES
+    from cached_tts._cli.loading import REPOSITORIES
 
     try:
         info = HfApi().model_info(REPOSITORIES[kind], revision="main", timeout=_HUB_TIMEOUT)
@@ -102,7 +102,7 @@ def _revision_to_load(kind: str, folder: str) -> str | None:
     newer than the local snapshot; offline, the local snapshot. ``None``
     when the two differ or the Hub does not say: only loading tells then.
     """
-    from cached_tts._loading import hub_reachable
+    from cached_tts._cli.loading import hub_reachable
 
     local = Path(folder).name  # the snapshot folder is named by its commit
     if not hub_reachable():

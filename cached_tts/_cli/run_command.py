@@ -2,7 +2,7 @@
 
 Built apart from the other commands so that ``cached-tts run`` imports none of
 them: the command starts as fast as Python allows, then replaces itself with
-the user's (:func:`cached_tts._runner.run_command`).
+the user's (:func:`cached_tts._cli.runner.run_command`).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def execute(argv: list[str]) -> int:
         _check_remote(run, args.remote)
     if args.verbose or position > 0:
         print(f"cached-tts run: executing {command}", file=sys.stderr)
-    from cached_tts._runner import run_command
+    from cached_tts._cli.runner import run_command
 
     return run_command(command, module=args.module, cache_dir=args.cache_dir, remote=args.remote)
 

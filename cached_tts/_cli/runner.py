@@ -29,7 +29,8 @@ from pathlib import Path
 __all__ = ["BOOTSTRAP_FOLDER", "command_line", "environment", "run_command"]
 
 #: The folder whose ``sitecustomize`` enables caching; ``$PYTHONPATH`` starts with it.
-BOOTSTRAP_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BOOTSTRAP_FOLDER = os.path.join(_PACKAGE, "_bootstrap")
 
 # Given here rather than imported: `run` stays as fast to start as it can
 # (the names are checked against cached_tts._cache.cache and _remote by the tests).
@@ -111,4 +112,4 @@ def run_command(
 
 
 def _fail(message: str) -> None:
-    print(f"cached-tts run: {message}", file=sys.stderr)  # noqa: T201 -- the command's own error
+    print(f"cached-tts run: {message}", file=sys.stderr)

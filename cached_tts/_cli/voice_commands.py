@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cached_tts._cli._options import (
+from cached_tts._cli.options import (
     CommandError,
     add_cache_dir,
     add_model_options,
@@ -26,7 +26,7 @@ from cached_tts._cli._options import (
     plural,
     remote_of,
 )
-from cached_tts._cli._progress import Progress, quiet_upstream
+from cached_tts._cli.progress import Progress, quiet_upstream
 
 if TYPE_CHECKING:
     from cached_tts._cache.cache import ConditionalCache
@@ -51,7 +51,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
 
     remote = remote_of(args)
     if remote is not None:
-        from cached_tts._cli._fleet import warn_if_unreachable
+        from cached_tts._cli.fleet import warn_if_unreachable
 
         warn_if_unreachable(remote)
     if args.no_disk:
@@ -60,7 +60,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
     try:
         DiskStore(folder).prepare()
     except OSError as exc:
-        from cached_tts._cli._errors import one_line
+        from cached_tts._cli.errors import one_line
 
         raise CommandError(
             f"cannot use the cache folder {folder}: {one_line(exc)}; give a writable "
@@ -72,7 +72,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
 
 def load(args: argparse.Namespace, cache: ConditionalCache | None = None) -> Any:
     """The model the options ask for, caching in ``cache`` (default: :func:`open_cache`)."""
-    from cached_tts._loading import load_model
+    from cached_tts._cli.loading import load_model
 
     cache = cache or open_cache(args)
     return load_model(
@@ -131,9 +131,9 @@ def _look_up_first(
     which would hold back the processes preparing it (the loaded model
     takes its turn on them when it prepares).
     """
-    from cached_tts._cli._profiles import ModelProfile, identity
+    from cached_tts._cli.loading import resolve_device
+    from cached_tts._cli.profiles import ModelProfile, identity
     from cached_tts._exceptions import ContentChangedError
-    from cached_tts._loading import resolve_device
 
     folder = cache.directory
     if folder is None:
@@ -174,7 +174,7 @@ def _not_cached() -> Any:
 
 
 def _remember(cache: ConditionalCache, ident: Any, keys: list[Any]) -> None:
-    from cached_tts._cli._profiles import ModelProfile
+    from cached_tts._cli.profiles import ModelProfile
 
     if ident is None or not keys or cache.directory is None:
         return
@@ -193,7 +193,7 @@ def _unstored(args: argparse.Namespace, cache: ConditionalCache, keys: list[Any]
 
 def run_warm(args: argparse.Namespace) -> int:
     """Prepare every voice into the cache and summarize."""
-    from cached_tts._cli._profiles import recording_keys
+    from cached_tts._cli.profiles import recording_keys
     from cached_tts._tiers.redis import redacted
     from cached_tts._wrapping.warm import WarmSummary, find_voices, warm
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cached_tts._cli._options import CommandError
+from cached_tts._cli.options import CommandError
 from cached_tts._entries.format import EntryInfo, check
 
 if TYPE_CHECKING:
