@@ -159,6 +159,12 @@ def test_the_installed_wheel_runs_its_command_line_from_outside_the_checkout(ins
     assert demo.returncode == 0, demo.stderr
     assert "memory hit" in demo.stdout
 
+    # The wheel has no benchmark: the command says where it is, in one line.
+    bench = _outside(installed, tmp_path, "cached-tts", "bench")
+    assert bench.returncode == 2
+    assert "python benchmarks/bench.py" in bench.stderr
+    assert len(bench.stderr.splitlines()) == 1
+
     listed = _outside(installed, tmp_path, "cached-tts", "ls", "--cache-dir", "cache")
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.strip().splitlines()) == 2  # the header and the demo's voice
