@@ -1,10 +1,18 @@
-"""Commands that load no model import no torch, and upstream stays quiet under our display."""
+"""Commands that load no model import no torch; upstream stays quiet under our display.
+
+And `cached-tts bench`, gone from the command line, says where the benchmark went.
+"""
 
 import logging
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import pytest
+
+import cached_tts
 from cached_tts._cli.progress import Progress, quiet_upstream
 
 PROBE = textwrap.dedent(
@@ -64,6 +72,27 @@ def test_the_command_lines_own_modules_import_no_torch():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize("argv", [["bench"], ["-v", "bench", "--checkpoint", "--json"]])
+def test_bench_left_the_command_line_and_says_where_it_went(argv, tmp_path):
+    # The installed script, as users type it, in a fresh process outside the checkout.
+    script = Path(sys.executable).parent / "cached-tts"
+    env = {**os.environ, "PYTHONPATH": str(Path(cached_tts.__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [str(script), *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()  # one line: no usage, no traceback
+    assert "python benchmarks/bench.py" in line
+    assert "make bench" in line
+    assert result.stdout == ""
 
 
 def test_upstream_prints_go_to_the_log_and_its_bars_are_off(capsys, caplog):

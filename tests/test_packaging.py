@@ -74,6 +74,14 @@ def test_the_wheel_holds_every_module_of_the_tree_and_py_typed(dist):
     assert "cached_tts/_cli/__init__.py" in shipped
 
 
+def test_the_wheel_holds_no_benchmark_code(dist):
+    # The benchmark measures a checkout (benchmarks/bench.py); users run `cached-tts demo`.
+    with zipfile.ZipFile(_one(dist, "*.whl")) as wheel:
+        modules = [name for name in wheel.namelist() if name.endswith(".py")]
+    assert "cached_tts/__init__.py" in modules
+    assert [name for name in modules if "bench" in name.lower()] == []
+
+
 def test_the_sdist_holds_every_module_of_the_tree(dist):
     with tarfile.open(_one(dist, "*.tar.gz")) as sdist:
         files = [member.name for member in sdist.getmembers() if member.isfile()]
@@ -150,6 +158,12 @@ def test_the_installed_wheel_runs_its_command_line_from_outside_the_checkout(ins
     )
     assert demo.returncode == 0, demo.stderr
     assert "memory hit" in demo.stdout
+
+    # The wheel has no benchmark: the command says where it is, in one line.
+    bench = _outside(installed, tmp_path, "cached-tts", "bench")
+    assert bench.returncode == 2
+    assert "python benchmarks/bench.py" in bench.stderr
+    assert len(bench.stderr.splitlines()) == 1
 
     listed = _outside(installed, tmp_path, "cached-tts", "ls", "--cache-dir", "cache")
     assert listed.returncode == 0, listed.stderr

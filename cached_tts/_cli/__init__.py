@@ -92,7 +92,6 @@ def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from cached_tts import _bench_options
     from cached_tts._cli import cache_commands as _cache_commands
     from cached_tts._cli import run_command as _run_command
     from cached_tts._cli import voice_commands as _voice_commands
@@ -126,17 +125,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-generate", action="store_true", help="only time preparations")
 
     _run_command.add_parser(commands)
-    bench = commands.add_parser(
-        "bench",
-        help="time misses, hits and upstream's Conditionals.load side by side",
-        description=(
-            "Build the full Chatterbox architecture with random weights and time a miss, "
-            "memory and disk hits, upstream's Conditionals.load and first hits (about a minute). "
-            "It uses temporary cache folders of its own."
-        ),
-    )
-    _bench_options.add_arguments(bench)
-    bench.set_defaults(run=lambda args: _run_bench(bench, args))
     _voice_commands.add_parsers(commands)
     _cache_commands.add_parsers(commands)
     # -v where users type it: before or after the command. SUPPRESS keeps a
@@ -146,11 +134,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from cached_tts import _bench, _bench_options
+# The benchmark measures a checkout (benchmarks/bench.py), so the wheel holds none;
+# those who type the command it once was get told where it went.
+_BENCH_MOVED = (
+    "cached-tts: error: bench is no longer a command: the benchmark measures a checkout, "
+    "so run `python benchmarks/bench.py` (or `make bench`) from a clone of cached-tts; "
+    "`cached-tts demo` shows what the cache saves on this machine"
+)
 
-    _bench_options.check_arguments(parser, args)
-    return _bench.execute(args)
+
+def _asks_for_bench(argv: list[str]) -> bool:
+    """Whether the command line asks for the ``bench`` command of old (after any ``-v``).
+
+    >>> _asks_for_bench(["-v", "bench", "--checkpoint"]), _asks_for_bench(["ls"])
+    (True, False)
+    """
+    words = [word for word in argv if word not in ("-v", "--verbose")]
+    return bool(words) and words[0] == "bench"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +172,10 @@ def _main(argv: list[str] | None) -> int:
     if _run_command.is_run(words):
         # Parsed on its own: `run` imports none of the other commands.
         return _run_command.execute(words)
+    if _asks_for_bench(words):
+        # Before argparse: one line, whatever options follow, not "invalid choice".
+        print(_BENCH_MOVED, file=sys.stderr)
+        return 2
     import logging  # here: `run` (above) starts faster without it
 
     args = _parser().parse_args(words)

@@ -1,19 +1,17 @@
-"""The benchmark's options, shared by ``cached-tts bench`` and ``benchmarks/bench.py``.
-
-Kept apart from :mod:`cached_tts._bench`, which imports torch and chatterbox,
-so that building the command line stays fast.
-"""
+"""The options of ``benchmarks/bench.py``, and the usage errors it refuses."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import torch
+
 __all__ = ["add_arguments", "check_arguments"]
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, default_out: Path | None = None) -> None:
-    """The benchmark's options, for ``benchmarks/bench.py`` and ``cached-tts bench``."""
+    """Add the benchmark's options to ``parser``; ``--out`` defaults to ``default_out``."""
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--out",
@@ -36,7 +34,5 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """Refuse what the benchmark cannot do, as a usage error."""
     if args.repeat_miss < 1:
         parser.error("--repeat-miss must be at least 1")
-    import torch  # only here: the command line stays light until it runs
-
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
