@@ -12,35 +12,12 @@ model used last, else the default cache.
 
 from __future__ import annotations
 
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cached_tts._cache.cache import ConditionalCache
-
-__all__ = ["load_ipython_extension", "note_cache_in_use", "tts_cache", "unload_ipython_extension"]
+__all__ = ["load_ipython_extension", "tts_cache", "unload_ipython_extension"]
 
 _MAGIC = "tts_cache"
 _USAGE = "usage: %tts_cache [ls | clear]"
-
-_last_used: list[weakref.ref[ConditionalCache]] = []
-
-
-def note_cache_in_use(cache: ConditionalCache) -> None:
-    """Remember ``cache`` as the one a cached model used last (weakly)."""
-    if not _last_used or _last_used[0]() is not cache:
-        _last_used[:] = [weakref.ref(cache)]
-
-
-def cache_in_use() -> ConditionalCache:
-    """The cache the session's models use: ``enable()``'s, the last one used, or the default."""
-    from cached_tts._wrapping.wrappers import chosen_fallback_cache, fallback_cache
-
-    chosen = chosen_fallback_cache()
-    if chosen is not None:
-        return chosen
-    last = _last_used[0]() if _last_used else None
-    return last if last is not None else fallback_cache()
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -71,6 +48,7 @@ def tts_cache(line: str) -> None:
     from IPython.display import display
 
     from cached_tts._cache.display import EntryRow, entry_table
+    from cached_tts._wrapping.cache_choice import cache_in_use
 
     cache = cache_in_use()
     command = line.strip()

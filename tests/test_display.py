@@ -129,8 +129,12 @@ def test_a_damaged_entry_is_listed_as_damaged(used_cache):
 
 
 def test_tts_cache_shows_the_cache_models_use_enables_first_then_the_last_used(tmp_path):
-    from cached_tts._ipython import cache_in_use, note_cache_in_use
-    from cached_tts._wrapping.wrappers import chosen_fallback_cache, set_fallback_cache
+    from cached_tts._wrapping.cache_choice import (
+        cache_in_use,
+        chosen_fallback_cache,
+        note_cache_in_use,
+        set_fallback_cache,
+    )
 
     saved = chosen_fallback_cache()
     mine, enabled_with = ConditionalCache(tmp_path / "a"), ConditionalCache(tmp_path / "b")

@@ -15,13 +15,11 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cached_tts._keys.clip import is_seekable_stream
+from cached_tts._wrapping.family import Family
 from cached_tts._wrapping.voice import VoiceCall, function_of
-
-if TYPE_CHECKING:
-    from cached_tts._wrapping.wrappers import Family
 
 __all__ = ["bind_call", "prompt_call"]
 

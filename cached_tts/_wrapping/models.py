@@ -11,7 +11,8 @@ from typing import TypeVar
 from chatterbox.tts import ChatterboxTTS
 from chatterbox.vc import ChatterboxVC
 
-from cached_tts._wrapping.wrappers import family_of, install, is_installed
+from cached_tts._wrapping.family import family_of
+from cached_tts._wrapping.wrappers import install, is_installed
 
 try:
     from chatterbox.mtl_tts import ChatterboxMultilingualTTS

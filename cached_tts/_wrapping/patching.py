@@ -136,7 +136,7 @@ def _check_cache(cache: object) -> None:
 
 
 def _set_fallback_cache(cache: ConditionalCache | None) -> None:
-    from cached_tts._wrapping.wrappers import set_fallback_cache
+    from cached_tts._wrapping.cache_choice import set_fallback_cache
 
     set_fallback_cache(cache)
 

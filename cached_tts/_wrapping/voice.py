@@ -29,19 +29,16 @@ import weakref
 from _thread import RLock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import torch
 
 from cached_tts._entries.entry import Entry, UncacheableError
 from cached_tts._exceptions import ContentChangedError
 from cached_tts._forksafe import renew_after_fork
-from cached_tts._keys.clip import FileClip
+from cached_tts._keys.clip import Clip, FileClip
 from cached_tts._keys.key import EntryKey, entry_key, preparation_settings, settings_state
-
-if TYPE_CHECKING:
-    from cached_tts._keys.clip import Clip
-    from cached_tts._wrapping.wrappers import Family
+from cached_tts._wrapping.family import Family
 
 __all__ = [
     "Lookup",

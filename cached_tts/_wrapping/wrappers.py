@@ -14,10 +14,10 @@
   :class:`~cached_tts.WeightsUnavailableError` that says what to do (see
   :mod:`cached_tts._wrapping.loaders`).
 
-This module holds :func:`install`, the preparation and ``generate`` wrappers
-and the cache of models given none; how a call binds to its arguments is
-:mod:`cached_tts._wrapping.binding`, the ``$CACHED_TTS_DISABLE`` switch
-:mod:`cached_tts._wrapping.disable_switch`.
+This module holds :func:`install` and the preparation and ``generate``
+wrappers; what each kind of class prepares is :mod:`.family`, which cache a
+model uses :mod:`.cache_choice`, how a call binds to its arguments
+:mod:`.binding`, the ``$CACHED_TTS_DISABLE`` switch :mod:`.disable_switch`.
 """
 
 from __future__ import annotations
@@ -26,25 +26,18 @@ import inspect
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import wrapt
 
-from cached_tts._cache.cache import ConditionalCache, default_cache
 from cached_tts._entries.entry import (
-    Entry,
     UncacheableError,
-    conditionals_class_for,
-    conditionals_from_entry,
-    entry_from_conditionals,
-    entry_from_ref_dict,
-    ref_dict_from_entry,
 )
-from cached_tts._ipython import note_cache_in_use
 from cached_tts._keys.key import settings_state
 from cached_tts._wrapping.binding import bind_call, prompt_call
+from cached_tts._wrapping.cache_choice import cache_property, note_cache_in_use
 from cached_tts._wrapping.disable_switch import disabled
+from cached_tts._wrapping.family import Family, family_of
 from cached_tts._wrapping.loaders import init_wrapper, loader_wrapper
 from cached_tts._wrapping.voice import (
     Lookup,
@@ -59,70 +52,15 @@ from cached_tts._wrapping.voice import (
 )
 
 __all__ = [
-    "Family",
-    "chosen_fallback_cache",
-    "fallback_cache",
-    "family_of",
     "install",
     "is_installed",
     "model_lock",
     "prepare_into_cache",
-    "set_fallback_cache",
 ]
 
 logger = logging.getLogger("cached_tts")
 
 _INSTALLED_MARK = "__cached_tts_installed__"
-_CACHE_ATTR = "_cached_tts_cache"
-
-
-@dataclass(frozen=True)
-class Family:
-    """How one kind of Chatterbox class prepares a voice and keeps it."""
-
-    #: The method that prepares a voice.
-    method: str
-    #: The attribute it sets.
-    state: str
-    #: ``generate``'s argument naming the clip it prepares first.
-    prompt: str
-    #: An entry from what ``method`` set, the seconds it took, what it returned
-    #: and the exaggeration it was given.
-    capture: Callable[[Any, float, Any, Any], Entry]
-    restore: Callable[[Any, Entry, Any, Callable[..., Any]], None]
-
-
-def _restore_conditionals(model: Any, entry: Entry, exaggeration: Any, prepare: Any) -> None:
-    model.conds = conditionals_from_entry(
-        entry, exaggeration, model.device, conditionals_class_for(prepare)
-    )
-
-
-def _restore_ref_dict(model: Any, entry: Entry, _exaggeration: Any, _prepare: Any) -> None:
-    model.ref_dict = ref_dict_from_entry(entry, model.device)
-
-
-TTS = Family(
-    "prepare_conditionals",
-    "conds",
-    "audio_prompt_path",
-    entry_from_conditionals,
-    _restore_conditionals,
-)
-VC = Family(
-    "set_target_voice", "ref_dict", "target_voice_path", entry_from_ref_dict, _restore_ref_dict
-)
-
-
-def family_of(cls: type) -> Family:
-    """The family of a Chatterbox class; ``TypeError`` for anything else."""
-    for family in (TTS, VC):
-        if callable(getattr(cls, family.method, None)):
-            return family
-    raise TypeError(
-        f"{cls.__qualname__} is not a Chatterbox model class: it has neither "
-        "prepare_conditionals nor set_target_voice"
-    )
 
 
 def is_installed(cls: type) -> bool:
@@ -150,48 +88,10 @@ def install(cls: type) -> dict[str, Any]:
             continue
         saved[name] = cls.__dict__.get(name)
         setattr(cls, name, wrapper(inspect.getattr_static(cls, name)))
-    for name, value in (("cache", _cache_property()), (_INSTALLED_MARK, True)):
+    for name, value in (("cache", cache_property()), (_INSTALLED_MARK, True)):
         saved[name] = cls.__dict__.get(name)
         setattr(cls, name, value)
     return saved
-
-
-# -- per-model state ----------------------------------------------------------
-
-_fallback: list[ConditionalCache] = []
-
-
-def fallback_cache() -> ConditionalCache:
-    """The cache of models given none: the one :func:`cached_tts.enable` set, or the default."""
-    return _fallback[0] if _fallback else default_cache()
-
-
-def chosen_fallback_cache() -> ConditionalCache | None:
-    """The cache that :func:`set_fallback_cache` chose, if any."""
-    return _fallback[0] if _fallback else None
-
-
-def set_fallback_cache(cache: ConditionalCache | None) -> None:
-    """Make ``cache`` the cache of models given none; ``None`` restores the default."""
-    if cache is not None and not isinstance(cache, ConditionalCache):
-        raise TypeError(
-            f"cache must be a cached_tts.ConditionalCache or None, not {type(cache).__name__}"
-        )
-    _fallback[:] = [] if cache is None else [cache]
-
-
-def _cache_property() -> property:
-    def get(self: Any) -> ConditionalCache:
-        return self.__dict__.get(_CACHE_ATTR) or fallback_cache()
-
-    def set_(self: Any, value: ConditionalCache | None) -> None:
-        if value is not None and not isinstance(value, ConditionalCache):
-            raise TypeError(
-                f"cache must be a cached_tts.ConditionalCache or None, not {type(value).__name__}"
-            )
-        self.__dict__[_CACHE_ATTR] = value
-
-    return property(get, set_, doc="The ConditionalCache this model uses (assignable).")
 
 
 # -- the wrappers ---------------------------------------------------------------

@@ -20,11 +20,11 @@ from cached_tts._cli import main
 from cached_tts._cli import voice_commands as _voice_commands
 from cached_tts._cli.profiles import ModelProfile, identity
 from cached_tts._exceptions import ContentChangedError
-from cached_tts._ipython import cache_in_use
 from cached_tts._keys import key as _keys
 from cached_tts._keys import versions as _versions
 from cached_tts._keys.hashing import FileHasher
 from cached_tts._tiers.disk import DiskStore
+from cached_tts._wrapping.cache_choice import cache_in_use
 from cached_tts._wrapping.wrappers import model_lock
 from cached_tts.testing import random_model, write_voice_clip
 
