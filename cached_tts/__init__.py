@@ -26,10 +26,11 @@ from cached_tts._exceptions import (
     DamagedEntryError,
     WeightsUnavailableError,
 )
+from cached_tts._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from cached_tts._cache.cache import ConditionalCache, default_cache, default_cache_dir
-    from cached_tts._cache.stats import CacheStats, TierStats
+    from cached_tts._cache.stats import CacheStats
     from cached_tts._entries.entry import Entry
     from cached_tts._keys.clip import Clip
     from cached_tts._keys.fingerprint import refresh_fingerprint
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from cached_tts._tiers.base import SharedTier, TierSettings
     from cached_tts._tiers.health import Backoff
     from cached_tts._tiers.redis import RemoteSettings
+    from cached_tts._tiers.stats import TierStats
     from cached_tts._wrapping.models import (
         CachedChatterboxMultilingualTTS,
         CachedChatterboxTTS,
@@ -77,8 +79,6 @@ __all__ = [
     "warm",
 ]
 
-__version__ = "0.1.0"
-
 _LAZY = {
     "ConditionalCache": "cached_tts._cache.cache",
     "default_cache": "cached_tts._cache.cache",
@@ -89,7 +89,7 @@ _LAZY = {
     "Clip": "cached_tts._keys.clip",
     # Lazy too: dataclasses costs `cached-tts run` about 10 ms of start-up.
     "CacheStats": "cached_tts._cache.stats",
-    "TierStats": "cached_tts._cache.stats",
+    "TierStats": "cached_tts._tiers.stats",
     "refresh_fingerprint": "cached_tts._keys.fingerprint",
     "RemoteSettings": "cached_tts._tiers.redis",
     "Backoff": "cached_tts._tiers.health",

@@ -211,12 +211,12 @@ class ConditionalCache:
         return f"<ConditionalCache {where}: {len(self._memory)} entries in memory>"
 
     def _repr_html_(self) -> str:
-        from cached_tts._cache.display import stats_html
+        from cached_tts._cache.stats import stats_html
 
         return stats_html(self.stats(), title=repr(self))
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from cached_tts._cache.display import stats_text
+        from cached_tts._cache.stats import stats_text
 
         printer.text(repr(self) if cycle else stats_text(self.stats(), title=repr(self)))
 

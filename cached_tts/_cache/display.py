@@ -1,32 +1,21 @@
-"""How a cache, its stats and its entries look: in IPython, Jupyter and the command line.
+"""How sizes, counts and a cache's entries read to a person.
 
 ``cached-tts ls`` and ``%tts_cache ls`` print the same table, from
-:func:`entry_table`; ``print(stats)``, IPython and the command line print the
-same stats table, from :func:`stats_text`.
+:func:`entry_table`; the stats table is :mod:`cached_tts._cache.stats`'s.
 
->>> from cached_tts._cache.stats import CacheStats
->>> stats = CacheStats(memory_hits=3, disk_hits=1, misses=1, entries=2,
-...                    memory_bytes=330_000, disk_entries=2, disk_bytes=331_000,
-...                    seconds_saved=9.2)
->>> print(stats_text(stats))
-            memory       disk
-entries          2          2
-bytes     330.0 KB   331.0 KB
-hits             3          1
-misses: 1, hit rate: 80%, seconds saved: 9.2
+>>> format_bytes(331_000), plural(2, "entry", "entries")
+('331.0 KB', '2 entries')
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cached_tts._cache.stats import CacheStats
     from cached_tts._entries.format import EntryInfo
     from cached_tts._tiers.disk import ScannedEntry
 
@@ -36,8 +25,6 @@ __all__ = [
     "format_bytes",
     "format_table",
     "plural",
-    "stats_html",
-    "stats_text",
 ]
 
 _THOUSAND = 1000
@@ -94,93 +81,6 @@ def format_table(
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return lines
-
-
-# -- stats ------------------------------------------------------------------------
-
-
-def _columns(stats: CacheStats) -> tuple[str, ...]:
-    return ("memory", "disk") if stats.disk_tier else ("memory",)
-
-
-def _rows(stats: CacheStats) -> list[tuple[str, ...]]:
-    rows = [
-        ("entries", str(stats.entries), str(stats.disk_entries)),
-        ("bytes", format_bytes(stats.memory_bytes), format_bytes(stats.disk_bytes)),
-        ("hits", str(stats.memory_hits), str(stats.disk_hits)),
-    ]
-    return [row[: 1 + len(_columns(stats))] for row in rows]
-
-
-def _summary(stats: CacheStats) -> str:
-    remote = ""
-    if stats.remote_hits or stats.remote_errors:
-        remote = f", remote hits: {stats.remote_hits}, remote errors: {stats.remote_errors}"
-    return (
-        f"misses: {stats.misses}{remote}, hit rate: {stats.hit_rate:.0%}, "
-        f"seconds saved: {stats.seconds_saved:.1f}"
-    )
-
-
-def _tier_lines(stats: CacheStats) -> list[str]:
-    """One line per shared tier, in lookup order, once any of them did something.
-
-    >>> from cached_tts._cache.stats import CacheStats, TierStats
-    >>> tiers = (TierStats("redis://cache:6379/0", 0, 2), TierStats("s3://voices/prod", 3, 0))
-    >>> _tier_lines(CacheStats(0, 0, 0, 0, 0, 0, 0, 0.0, remote_hits=3, remote_tiers=tiers))
-    ['  redis://cache:6379/0: 0 hits, 2 errors', '  s3://voices/prod: 3 hits, 0 errors']
-    """
-    if not (stats.remote_hits or stats.remote_errors):
-        return []
-    return [
-        f"  {tier.name}: {plural(tier.hits, 'hit')}, {plural(tier.errors, 'error')}"
-        for tier in stats.remote_tiers
-    ]
-
-
-def stats_text(stats: CacheStats, title: str = "") -> str:
-    """A plain-text table of ``stats``, under ``title`` if given.
-
-    A memory-only cache shows only its memory column:
-
-    >>> from cached_tts._cache.stats import CacheStats
-    >>> print(stats_text(CacheStats(0, 0, 1, 1, 500, 0, 0, 0.0, disk_tier=False)))
-                memory
-    entries          1
-    bytes        500 B
-    hits             0
-    misses: 1, hit rate: 0%, seconds saved: 0.0
-    """
-    lines = [title] if title else []
-    columns = _columns(stats)
-    lines.append(" " * 7 + "".join(f"{name:>11}" for name in columns))
-    lines += [f"{row[0]:7}" + "".join(f"{cell:>11}" for cell in row[1:]) for row in _rows(stats)]
-    lines.append(_summary(stats))
-    lines += _tier_lines(stats)
-    return "\n".join(lines)
-
-
-def stats_html(stats: CacheStats, title: str = "") -> str:
-    """A small HTML table of ``stats``, under ``title`` if given.
-
-    >>> from cached_tts._cache.stats import CacheStats
-    >>> "<td>2</td>" in stats_html(CacheStats(0, 0, 0, 2, 0, 0, 0, 0.0))
-    True
-    >>> "disk" in stats_html(CacheStats(0, 0, 0, 2, 0, 0, 0, 0.0, disk_tier=False))
-    False
-    """
-    caption = f"<caption>{html.escape(title)}</caption>" if title else ""
-    summary = "<br>".join(html.escape(line) for line in [_summary(stats), *_tier_lines(stats)])
-    columns = _columns(stats)
-    head = "".join(f"<th>{name}</th>" for name in columns)
-    body = "".join(
-        f"<tr><th>{row[0]}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:]) + "</tr>"
-        for row in _rows(stats)
-    )
-    return (
-        f"<table>{caption}<tr><th></th>{head}</tr>{body}"
-        f'<tr><td colspan="{1 + len(columns)}">{summary}</td></tr></table>'
-    )
 
 
 # -- entries ----------------------------------------------------------------------

@@ -35,7 +35,7 @@ def _version() -> str:
     """
     import platform
 
-    from cached_tts import __version__
+    from cached_tts._version import __version__
 
     return (
         f"cached-tts {__version__} (chatterbox: {_chatterbox_distribution()}, "

@@ -55,9 +55,9 @@ def checkpoint_fingerprint(folder: str | os.PathLike[str], hasher: FileHasher) -
 
 
 def _versions() -> dict[str, str]:
-    from cached_tts import __version__
     from cached_tts._keys import versions as _versions
     from cached_tts._keys.key import SCHEMA_VERSION
+    from cached_tts._version import __version__
 
     # The very function whose versions every key's settings hold.
     return {

@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
-from cached_tts._cache.stats import TierStats
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import decode
 from cached_tts._exceptions import DamagedEntryError
@@ -42,6 +41,7 @@ from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.checks import seconds, whole_number
 from cached_tts._tiers.health import Backoff, Health
+from cached_tts._tiers.stats import TierStats
 
 __all__ = [
     "Found",

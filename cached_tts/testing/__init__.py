@@ -128,7 +128,7 @@ def random_model(
     to the constructor (``cache=``, ``model_id=``...).
     """
     if cls is None:
-        from cached_tts import CachedChatterboxTTS
+        from cached_tts._wrapping.models import CachedChatterboxTTS
 
         cls = CachedChatterboxTTS
     if components is None:
