@@ -36,55 +36,40 @@ fleet-wide single flight.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import logging
-import os
 import sys
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import SharedTier, StoredObject, TierSettings
 from cached_tts._tiers.deadline import DeadlineRunner
+from cached_tts._tiers.object_calls import (
+    error_code,
+    link_new_file,
+    lost_race,
+    modified,
+    run_async,
+    store_errors,
+)
 from cached_tts._tiers.open_once import OpenFailedElsewhereError, OpenOnce
-from cached_tts._tiers.redis import redacted
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 
-__all__ = ["OBJECT_STORE_PROTOCOLS", "ObjectStoreTier", "is_object_store_url", "open_object_store"]
+__all__ = ["ObjectStoreTier"]
 
 logger = logging.getLogger("cached_tts")
 
 ENTRY_SUFFIX: Final = ".safetensors"
 
-#: URL schemes this tier serves, and the extra that installs each one's package.
-OBJECT_STORE_PROTOCOLS: Final[Mapping[str, str | None]] = {
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "az": "azure",
-    "abfs": "azure",
-    "abfss": "azure",
-    "file": None,
-    "memory": None,
-}
-
-_PACKAGES: Final = {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs"}
 
 # Stores whose fsspec implementation turns pipe_file(mode="create") into a
 # real conditional create. Others check, then write: a racing writer at worst
 # replaces an object with another whole entry for the same key.
 _CONDITIONAL_CREATE: Final = frozenset({"s3", "s3a"})
-
-# A conditional write that loses to another one: 412, or 409 when S3 sees them in flight together.
-_LOST_RACE_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 # Objects per bulk delete: S3's DeleteObjects takes at most 1,000 keys.
 _DELETE_BATCH = 1000
@@ -92,106 +77,6 @@ _DELETE_BATCH = 1000
 # memory:// lives in this process: one lock makes its check-then-set atomic.
 _MEMORY_LOCK = threading.Lock()
 renew_after_fork(sys.modules[__name__], _MEMORY_LOCK=threading.Lock)
-
-# Objects in a shared folder are read by every machine of the fleet; who may
-# read them is the folder's business, as a bucket's policy is for a bucket.
-_SHARED_FILE_MODE = 0o644
-
-
-def is_object_store_url(url: str) -> bool:
-    """Whether ``url`` names an object store (rather than, say, Redis).
-
-    >>> is_object_store_url("s3://voices/prod"), is_object_store_url("redis://cache:6379/0")
-    (True, False)
-    """
-    scheme, sep, _rest = url.partition("://")
-    return bool(sep) and scheme.lower() in OBJECT_STORE_PROTOCOLS
-
-
-def open_object_store(
-    url: str,
-    settings: TierSettings | None = None,
-    *,
-    options: Mapping[str, Any] | None = None,
-    read_only: bool = False,
-) -> ObjectStoreTier:
-    """An :class:`ObjectStoreTier` on an fsspec URL.
-
-    fsspec options come from the URL, the store's usual environment variables
-    (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...), fsspec's own configuration,
-    and ``options`` (which win). ``read_only`` never writes or deletes.
-
-    >>> tier = open_object_store("memory://doctest/voices")
-    >>> tier.name, tier.location("ab" * 32)[:30]
-    ('memory://doctest/voices', 'memory://doctest/voices/ababab')
-    """
-    import fsspec
-
-    settings = settings or TierSettings()
-    scheme = url.partition("://")[0].lower()
-    if not is_object_store_url(url):
-        known = ", ".join(f"{name}://" for name in OBJECT_STORE_PROTOCOLS)
-        raise ValueError(f"{redacted(url)} is not an object-store URL; use one of {known}")
-    try:
-        cls = fsspec.get_filesystem_class(scheme)
-    except ImportError as exc:
-        extra = OBJECT_STORE_PROTOCOLS[scheme]
-        package = _PACKAGES.get(extra or "", "its fsspec package")
-        raise ImportError(
-            f"A {scheme}:// cache tier needs {package}: pip install 'cached-tts[{extra}]'"
-        ) from exc
-    kwargs = _filesystem_options(cls, scheme, url, settings, options or {})
-    root = cls._strip_protocol(url).rstrip("/")
-
-    def open_filesystem() -> AbstractFileSystem:
-        # Our own instance: the timeouts set here must not leak into fsspec's
-        # shared instances, nor theirs into ours.
-        fs: AbstractFileSystem = cls(skip_instance_cache=True, **kwargs)
-        if scheme in ("s3", "s3a"):
-            fs.retries = 1  # s3fs's own retry loop; one attempt, the back-off does the rest
-        return fs
-
-    return ObjectStoreTier(
-        open_filesystem,
-        scheme=scheme,
-        root=root,
-        name=redacted(url).rstrip("/"),
-        settings=settings,
-        read_only=read_only,
-    )
-
-
-def _filesystem_options(
-    cls: type[AbstractFileSystem],
-    scheme: str,
-    url: str,
-    settings: TierSettings,
-    options: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The URL's options, then ``options``; for S3, socket timeouts and no retries below them."""
-    from fsspec.config import conf  # type: ignore[import-untyped]
-
-    kwargs: dict[str, Any] = dict(cls._get_kwargs_from_urls(url))
-    if scheme not in ("file", "memory"):
-        # A listing remembered from minutes ago would make scans and the
-        # exists() before a write see objects that are gone, or miss new ones.
-        kwargs["use_listings_cache"] = False
-    kwargs.update(options)
-    if scheme in ("s3", "s3a"):
-        # s3fs reads with parallel ranges above max_concurrency 1, asking each
-        # object's size first: a HEAD before every GET, and a HEAD and a LIST
-        # for every miss. An entry is small: one GET, hit or miss.
-        kwargs.setdefault("max_concurrency", 1)
-        # fsspec's configuration would replace config_kwargs whole; merge it here.
-        configured = dict(conf.get("s3", {}).get("config_kwargs", {}))
-        kwargs["config_kwargs"] = {
-            "connect_timeout": settings.connect_timeout,
-            "read_timeout": settings.read_timeout,
-            "retries": {"total_max_attempts": 1},
-            **configured,
-            **kwargs.get("config_kwargs", {}),
-        }
-    return kwargs
 
 
 class ObjectStoreTier(SharedTier):
@@ -222,11 +107,12 @@ class ObjectStoreTier(SharedTier):
         # file:// calls run in threads of their own, which a hung mount may keep.
         self._runner = DeadlineRunner()
         self.read_only = read_only
-        self.store_errors = _store_errors(scheme)
+        self.store_errors = store_errors(scheme)
 
     def location(self, digest: str) -> str:
         """The URL of the object named ``digest``.
 
+        >>> from cached_tts._tiers.objectstore_open import open_object_store
         >>> open_object_store("s3://voices/prod").location("d" * 64)[-20:]
         'dddddddd.safetensors'
         """
@@ -271,7 +157,7 @@ class ObjectStoreTier(SharedTier):
             return bytes(call("cat_file", self._path(digest), start=0, end=most))
         except OSError as exc:
             # S3 answers a range of an empty object with 416: it exists, and holds nothing.
-            if _error_code(exc) == "InvalidRange":
+            if error_code(exc) == "InvalidRange":
                 return b""
             raise
 
@@ -282,7 +168,7 @@ class ObjectStoreTier(SharedTier):
         try:
             self._create(self._path(key.digest), data)
         except Exception as exc:  # noqa: BLE001 -- see _fetch
-            if _lost_race(exc):
+            if lost_race(exc):
                 logger.debug("%s already holds %s", self.name, key.digest[:12])
             elif isinstance(exc, PermissionError):
                 self._refused("write", exc)
@@ -359,7 +245,7 @@ class ObjectStoreTier(SharedTier):
             base = str(info["name"]).rstrip("/").rpartition("/")[2]
             if info.get("type") == "file" and base.endswith(ENTRY_SUFFIX):
                 yield StoredObject(
-                    base.removesuffix(ENTRY_SUFFIX), int(info.get("size") or 0), _modified(info)
+                    base.removesuffix(ENTRY_SUFFIX), int(info.get("size") or 0), modified(info)
                 )
 
     def read(self, digest: str) -> bytes | None:
@@ -410,7 +296,7 @@ class ObjectStoreTier(SharedTier):
         fs = self._open_filesystem()
         set_session = getattr(fs, "set_session", None)  # s3fs
         if fs.async_impl and set_session is not None:
-            _run_async(fs, set_session, timeout=self.settings.open_timeout)
+            run_async(fs, set_session, timeout=self.settings.open_timeout)
         return fs
 
     def _failed(self, exc: BaseException) -> None:
@@ -433,7 +319,7 @@ class ObjectStoreTier(SharedTier):
         fs = self._filesystem()
         if not fs.async_impl:
             return self._in_time(timeout, getattr(fs, method), *args, **kwargs)
-        return _run_async(fs, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
+        return run_async(fs, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
 
     def _in_time(
         self, timeout: float | None, function: Callable[..., Any], *args: Any, **kwargs: Any
@@ -450,7 +336,7 @@ class ObjectStoreTier(SharedTier):
     def _create(self, path: str, data: bytes) -> None:
         """Write ``path`` once; ``FileExistsError`` if it exists."""
         if self._scheme == "file":
-            self._in_time(self.settings.call_timeout, _link_new_file, path, data)
+            self._in_time(self.settings.call_timeout, link_new_file, path, data)
         elif self._scheme == "memory":
             with _MEMORY_LOCK:
                 if self._call("exists", path):
@@ -462,91 +348,3 @@ class ObjectStoreTier(SharedTier):
             if self._call("exists", path):
                 raise FileExistsError(path)
             self._call("pipe_file", path, data)
-
-
-def _run_async(
-    fs: AbstractFileSystem, function: Any, *args: Any, timeout: float | None, **kwargs: Any
-) -> Any:
-    """Run a coroutine function of ``fs`` on its event loop; ``TimeoutError`` after ``timeout``.
-
-    One deadline over the whole call, whatever the store's own timeouts and
-    retries: the asyncio timeout cancels the request.
-    """
-    from fsspec.asyn import sync  # type: ignore[import-untyped]
-    from fsspec.exceptions import FSTimeoutError  # type: ignore[import-untyped]
-
-    try:
-        return sync(fs.loop, function, *args, timeout=timeout, **kwargs)
-    except FSTimeoutError as exc:
-        raise TimeoutError(f"no answer within {timeout or 0:.3g} s") from exc
-
-
-def _link_new_file(path: str, data: bytes) -> None:
-    """Write a whole file under a temporary name, then link it to ``path`` unless that exists."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, _SHARED_FILE_MODE)
-        os.link(temp, path)  # atomic; FileExistsError when another writer was first
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-
-
-def _store_errors(scheme: str) -> tuple[type[BaseException], ...]:
-    """What a store's housekeeping calls raise when the store fails, for the command line.
-
-    fsspec maps most failures to ``OSError``; botocore's connection errors and
-    an expired deadline (``asyncio.TimeoutError``, not an ``OSError`` before
-    Python 3.11) come through as they are.
-    """
-    import asyncio
-
-    errors: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
-    if OBJECT_STORE_PROTOCOLS.get(scheme) == "s3":
-        with contextlib.suppress(ImportError):
-            from botocore.exceptions import (  # type: ignore[import-untyped]
-                BotoCoreError,
-                ClientError,
-            )
-
-            errors += (BotoCoreError, ClientError)
-    return errors
-
-
-def _lost_race(exc: BaseException) -> bool:
-    """Whether a failed create means another writer created the object first."""
-    return isinstance(exc, FileExistsError) or _error_code(exc) in _LOST_RACE_CODES
-
-
-def _error_code(exc: BaseException) -> str | None:
-    """The S3 error code behind an error s3fs raised ("InvalidRange"...), if any."""
-    response = getattr(exc.__cause__, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _modified(info: Mapping[str, Any]) -> float | None:
-    """When a listing says an object was last written, in seconds since the epoch.
-
-    >>> _modified({"LastModified": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})
-    1767225600.0
-    >>> _modified({"mtime": 12.5}), _modified({})
-    (12.5, None)
-    """
-    # S3, Azure, local and memory, GCS: each names it its own way.
-    for field in ("LastModified", "last_modified", "mtime", "created", "updated"):
-        value = info.get(field)
-        if isinstance(value, dt.datetime):
-            return value.timestamp()
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                return dt.datetime.fromisoformat(value).timestamp()
-    return None
