@@ -287,7 +287,7 @@ def run_prune(args: argparse.Namespace) -> int:
     With --remote, --older-than also removes shared entries by their creation time.
     """
     from cached_tts._cli.fleet import fleet_tiers
-    from cached_tts._tiers.redis import redacted
+    from cached_tts._tiers.redis_settings import redacted
 
     if args.older_than is None and args.max_bytes is None:
         args.usage_error("give --older-than, --max-bytes or both")
