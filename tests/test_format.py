@@ -613,13 +613,13 @@ _JSON_VALUES = st.recursive(
 @example([1.0])
 @example((1, 2))
 def test_sizes_and_offsets_are_judged_as_before(value):
-    from cached_tts._entries.format import _whole_numbers
+    from cached_tts._entries.header import _whole_numbers
 
     assert _whole_numbers(value) == _whole_numbers_as_before(value)
 
 
 def test_field_lists_are_parsed_once_and_handed_out_immutable():
-    from cached_tts._entries.format import _names
+    from cached_tts._entries.header import _names
 
     text = json.dumps(["t3.a", "gen.b"])
     first = _names(text, "fields")
