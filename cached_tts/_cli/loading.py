@@ -17,7 +17,14 @@ import torch
 from cached_tts._cache.cache import ConditionalCache
 from cached_tts._exceptions import WeightsUnavailableError
 
-__all__ = ["REPOSITORIES", "ModelKind", "hub_reachable", "load_model", "resolve_device"]
+__all__ = [
+    "REPOSITORIES",
+    "ModelKind",
+    "hub_reachable",
+    "load_model",
+    "local_snapshot",
+    "resolve_device",
+]
 
 logger = logging.getLogger("cached_tts")
 
@@ -84,7 +91,7 @@ def load_model(
         return cls.from_pretrained(device, cache=cache)
     # Offline, from_pretrained would retry for half a minute before failing:
     # look in the local Hugging Face cache instead.
-    return cls.from_local(_local_snapshot(kind), device, cache=cache)
+    return cls.from_local(local_snapshot(kind), device, cache=cache)
 
 
 #: The Hub repository each kind of model loads from.
@@ -95,7 +102,11 @@ REPOSITORIES = {
 }
 
 
-def _local_snapshot(kind: ModelKind) -> str:
+def local_snapshot(kind: str) -> str:
+    """The folder of ``kind``'s repository in the local Hugging Face cache, without asking the Hub.
+
+    Raises :class:`~cached_tts.WeightsUnavailableError` when it is not there.
+    """
     from huggingface_hub import snapshot_download
 
     repo = REPOSITORIES[kind]

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cached_tts._exceptions import WeightsUnavailableError
+
 if TYPE_CHECKING:
     from cached_tts._cache.cache import ConditionalCache
     from cached_tts._keys.hashing import FileHasher
@@ -69,13 +71,11 @@ def _versions() -> dict[str, str]:
 
 def _local_checkpoint(kind: str) -> str | None:
     """The local snapshot the loader would use, or ``None`` when there is none."""
-    from huggingface_hub import snapshot_download
-
-    from cached_tts._cli.loading import REPOSITORIES
+    from cached_tts._cli.loading import local_snapshot
 
     try:
-        return str(snapshot_download(REPOSITORIES[kind], local_files_only=True))
-    except Exception:  # noqa: BLE001 -- any failure only means "load the model to know"
+        return local_snapshot(kind)
+    except WeightsUnavailableError:  # only means "load the model to know"
         return None
 
 
