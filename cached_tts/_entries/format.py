@@ -46,7 +46,7 @@ from cached_tts._keys.key import EntryKey
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode"]
+__all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode", "stride_order"]
 
 # The same names in numpy, which has no bfloat16.
 _NUMPY_DTYPES: dict[str, str] = {
@@ -148,9 +148,19 @@ def check(data: bytes | bytearray, digest: str) -> tuple[EntryInfo | None, str |
     return info, None
 
 
+def stride_order(tensor: torch.Tensor) -> list[int]:
+    """Dimensions from the largest stride to the smallest, ties in logical order.
+
+    >>> import torch
+    >>> stride_order(torch.zeros(2, 3, 4).transpose(1, 2))
+    [0, 2, 1]
+    """
+    return sorted(range(tensor.dim()), key=lambda d: (-tensor.stride()[d], d))
+
+
 def _memory_order(tensor: torch.Tensor) -> list[int]:
     """Dimensions from outermost to innermost in memory."""
-    order = sorted(range(tensor.dim()), key=lambda d: (-tensor.stride()[d], d))
+    order = stride_order(tensor)
     if tensor.permute(order).is_contiguous():
         return order
     return list(range(tensor.dim()))  # overlapping or gapped: keep logical order

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from cached_tts._entries.format import stride_order
 from cached_tts.testing.checkpoints import (
     char_tokenizer_json,
     offline_hub,
@@ -240,7 +241,7 @@ def assert_same_tensors(actual: Any, expected: Any, *, where: str = "value") -> 
         f"{where}: {actual.dtype} {tuple(actual.shape)} {actual.device} != "
         f"{expected.dtype} {tuple(expected.shape)} {expected.device}"
     )
-    assert _memory_order(actual) == _memory_order(expected), f"{where}: layouts differ"  # noqa: S101
+    assert _layout(actual) == _layout(expected), f"{where}: layouts differ"  # noqa: S101
     a = actual.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
     e = expected.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
     assert torch.equal(a, e), f"{where}: bytes differ"  # noqa: S101
@@ -263,7 +264,6 @@ def _assert_same_mapping(
         assert_same_tensors(actual[name], expected[name], where=f"{where}.{name}")
 
 
-def _memory_order(tensor: torch.Tensor) -> list[int]:
+def _layout(tensor: torch.Tensor) -> list[int]:
     # Dimensions of size 1 have no meaningful stride.
-    dims = [d for d in range(tensor.dim()) if tensor.shape[d] > 1]
-    return sorted(dims, key=lambda d: -tensor.stride()[d])
+    return [d for d in stride_order(tensor) if tensor.shape[d] > 1]
