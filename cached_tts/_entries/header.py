@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from cached_tts._entries.schema import FLOAT_DTYPES, FieldSpec, schema_problem
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._keys.key import EntryKey
+from cached_tts._keys.key import SCHEMA_VERSION, EntryKey
 
 __all__ = [
     "DTYPES",
@@ -32,7 +32,8 @@ __all__ = [
     "split",
 ]
 
-FORMAT = "cached-tts/3"
+#: The header's ``format``, named by the schema version: a new layout moves both at once.
+FORMAT = f"cached-tts/{SCHEMA_VERSION}"
 
 # safetensors starts with the header's length as a little-endian u64.
 _LENGTH_BYTES = 8
