@@ -163,3 +163,22 @@ def test_without_a_local_checkpoint_nothing_is_predicted(monkeypatch):
     monkeypatch.setattr(_profiles, "_local_checkpoint", lambda _kind: None)
 
     assert identity("english", "cpu", random_weights=False, hasher=FileHasher()) is None
+
+
+def test_the_profile_looks_in_the_snapshot_the_loader_would_load(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    asked = []
+
+    def snapshot_download(repo, **kwargs):
+        asked.append((repo, kwargs))
+        if repo == _loading.REPOSITORIES["turbo"]:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not in the local cache")
+        return tmp_path / repo
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+
+    assert _profiles._local_checkpoint("english") == _loading.local_snapshot("english")
+    assert _profiles._local_checkpoint("english") == str(tmp_path / "ResembleAI/chatterbox")
+    assert _profiles._local_checkpoint("turbo") is None  # absent: load the model to know
+    assert {kwargs["local_files_only"] for _, kwargs in asked} == {True}  # never the Hub
