@@ -4,9 +4,9 @@ Exit codes: 0 on success, 1 on a failure the command reports in one line
 (``cached-tts: error: ...``, never a traceback), 2 on bad usage, 130 after
 Ctrl-C (one line, wherever it lands, even while torch imports).
 
-* :mod:`._cache_commands`: ls, stats, and the parsers of verify, prune, clear
-  (:mod:`._tidy_commands`) and rm (no model loaded);
-* :mod:`._voice_commands`: warm, say (load a model);
+* :mod:`.cache_commands`: ls, stats, and the parsers of verify, prune, clear
+  (:mod:`.tidy_commands`) and rm (no model loaded);
+* :mod:`.voice_commands`: warm, say (load a model);
 * ``demo``: :mod:`cached_tts._cli.demo`.
 
 Building the parser imports neither torch nor chatterbox: ``--help``,
