@@ -3,7 +3,7 @@
 Both check everything they can before loading a model (11 to 15 s): the
 clips, the output path, the cache folder. ``warm`` also looks every clip up
 first, with the key parts the cache folder remembers for this model
-(:mod:`._profiles`), and loads a model only for clips it must prepare.
+(:mod:`.profiles`), and loads a model only for clips it must prepare.
 """
 
 from __future__ import annotations
