@@ -41,9 +41,11 @@ from cached_tts._keys.key import EntryKey
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode"]
+__all__ = ["ENTRY_SUFFIX", "FORMAT", "EntryInfo", "check", "decode", "encode"]
 
 FORMAT = "cached-tts/3"
+#: The file name ending of an entry, in a folder or a bucket: it is a safetensors file.
+ENTRY_SUFFIX = ".safetensors"
 
 # safetensors starts with the header's length as a little-endian u64.
 _LENGTH_BYTES = 8

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
-from cached_tts._entries.format import EntryInfo, check, decode, encode
+from cached_tts._entries.format import ENTRY_SUFFIX, EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys.key import EntryKey
@@ -52,7 +52,6 @@ __all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
 
 logger = logging.getLogger("cached_tts")
 
-ENTRY_SUFFIX = ".safetensors"
 LOCK_SUFFIX = ".lock"
 #: Entries, locks and temporary files are readable by their owner alone.
 FILE_MODE = 0o600

@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cached_tts._atomic import TEMP_PREFIX
+from cached_tts._entries.format import ENTRY_SUFFIX
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import SharedTier, StoredObject, TierSettings
@@ -60,8 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["OBJECT_STORE_PROTOCOLS", "ObjectStoreTier", "is_object_store_url", "open_object_store"]
 
 logger = logging.getLogger("cached_tts")
-
-ENTRY_SUFFIX: Final = ".safetensors"
 
 #: URL schemes this tier serves, and the extra that installs each one's package.
 OBJECT_STORE_PROTOCOLS: Final[Mapping[str, str | None]] = {
