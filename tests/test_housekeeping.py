@@ -177,7 +177,7 @@ def test_touch_times_are_kept_only_for_voices_in_memory(tmp_path):
         cache.get_or_prepare(key, lambda n=n: small_entry(n))  # a memory hit touches the file
 
     assert cache.stats().entries == 3
-    assert len(cache._toucher._last) <= 2 * 3 + 64
+    assert len(cache._disk.toucher._last) <= 2 * 3 + 64
 
 
 def test_a_later_writer_reaps_temporary_files_a_killed_writer_left(tmp_path):
