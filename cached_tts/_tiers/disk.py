@@ -22,6 +22,11 @@ never loaded whole. Entries over the bound are not written.
 
 A folder that cannot be written (a cache baked into an image, a read-only
 volume, a folder another user warmed) is still read: ``writable`` says which.
+
+:class:`DiskStore` is built on the folder's layout and listing
+(:mod:`~cached_tts._tiers.disk_folder`); here are the per-key lock files,
+eviction and tidying, and reading and writing entries. A cache uses it
+through :mod:`~cached_tts._tiers.disk_tier`.
 """
 
 from __future__ import annotations
@@ -31,19 +36,20 @@ import io
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
+from cached_tts._atomic import write_atomically
 from cached_tts._entries.format import ENTRY_SUFFIX, EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.base import TierSettings, size_problem
+from cached_tts._tiers.base import size_problem
+from cached_tts._tiers.disk_folder import DiskFolder, StoredFile, _listing, _names_in
 
 if TYPE_CHECKING:
     from cached_tts._entries.entry import Entry
@@ -64,15 +70,6 @@ STALE_TEMP_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
-class StoredFile:
-    """An entry file as the folder lists it (not yet read or verified)."""
-
-    path: Path
-    size: int
-    last_used: float
-
-
-@dataclass(frozen=True)
 class ScannedEntry:
     """An entry file, read and checked: its ``info``, or why it is damaged."""
 
@@ -81,7 +78,7 @@ class ScannedEntry:
     damage: str | None
 
 
-class DiskStore:
+class DiskStore(DiskFolder):
     """Entries in one folder, shared safely by threads and processes.
 
     >>> import tempfile, torch
@@ -98,53 +95,6 @@ class DiskStore:
     >>> entry.tensors["ref.embedding"].sum().item(), info.source
     (4.0, 'a.wav')
     """
-
-    def __init__(
-        self, directory: Path, max_bytes: int | None = None, *, max_entry_bytes: int | None = None
-    ) -> None:
-        self.directory = directory
-        self.max_bytes = max_bytes
-        #: The largest entry file read or written; the shared tiers' bound by default.
-        self.max_entry_bytes = (
-            TierSettings().max_value_bytes if max_entry_bytes is None else max_entry_bytes
-        )
-        self.entries_dir = directory / "entries"
-        self.locks_dir = directory / "locks"
-        self.hashes_dir = directory / "hashes"
-        self._entries = os.fspath(self.entries_dir)
-        #: Whether entries can be stored here; a read-only folder is still read.
-        self.writable = True
-        # The folder's bytes at the last eviction plus what was noted since: a
-        # cheap guess that says when a remembered hash needs an eviction pass.
-        self._approx_bytes: int | None = None
-
-    def prepare(self) -> None:
-        """Create the folders, or find that the folder can only be read.
-
-        Sets ``writable``. Raises ``OSError`` if the folder can be neither
-        written nor read.
-        """
-        try:
-            for folder in (self.directory, self.entries_dir, self.locks_dir, self.hashes_dir):
-                ensure_private_dir(folder)
-            self.writable = os.access(self.entries_dir, os.W_OK | os.X_OK)
-        except OSError:
-            if not self._readable():
-                raise
-            self.writable = False
-        if not self.writable and not self._readable():
-            raise PermissionError(f"{self.entries_dir} can be neither written nor read")
-
-    def _readable(self) -> bool:
-        return self.entries_dir.is_dir() and os.access(self.entries_dir, os.R_OK | os.X_OK)
-
-    def path_for(self, key: EntryKey) -> Path:
-        """Where the entry for ``key`` lives."""
-        return self.entries_dir / f"{key.digest}{ENTRY_SUFFIX}"
-
-    def lock_for(self, key: EntryKey, timeout: float) -> FileLock:
-        """A lock that processes computing ``key`` take turns on."""
-        return FileLock(self._lock_path(key.digest), timeout=timeout, mode=FILE_MODE)
 
     def read(self, key: EntryKey) -> tuple[Entry, EntryInfo] | None:
         """The verified entry for ``key``, or ``None`` if absent or damaged."""
@@ -195,6 +145,88 @@ class DiskStore:
         if self.max_bytes is not None:
             self.evict(self.max_bytes, keep=path)
 
+    def touch(self, digest: str) -> None:
+        """Mark the entry whose key digest is ``digest`` as just used."""
+        with contextlib.suppress(OSError):
+            os.utime(self._entry_path(digest))
+
+    def scan(self) -> list[ScannedEntry]:
+        """Every entry file, least recently used first, each verified.
+
+        Verified means its checksum holds and its file name is its key's digest.
+        Nothing is removed: listing is not repairing.
+        """
+        scanned = []
+        for stored in self.files():
+            try:
+                data = self.read_file(stored.path)
+            except FileNotFoundError:
+                continue  # removed by someone else meanwhile
+            too_large = size_problem(data, self.max_entry_bytes)
+            if too_large is not None:
+                scanned.append(ScannedEntry(stored, None, too_large))
+            else:
+                scanned.append(ScannedEntry(stored, *check(data, stored.path.stem)))
+        return scanned
+
+    def read_file(self, path: str | os.PathLike[str]) -> bytearray:
+        """The bytes of the entry file at ``path``, unverified: ``max_entry_bytes + 1`` at most.
+
+        A longer file reads as its start, which :func:`size_problem` calls damage.
+        """
+        with open(path, "rb", buffering=0) as f:
+            return self._read_bounded(f)[0]
+
+    def _read_bounded(self, f: io.RawIOBase) -> tuple[bytearray, os.stat_result]:
+        """An open entry file's bytes, ``max_entry_bytes + 1`` at most, and its stat."""
+        st = os.fstat(f.fileno())
+        return _read_whole(f, min(st.st_size, self.max_entry_bytes + 1)), st
+
+    def lock_for(self, key: EntryKey, timeout: float) -> FileLock:
+        """A lock that processes computing ``key`` take turns on."""
+        return FileLock(self._lock_path(key.digest), timeout=timeout, mode=FILE_MODE)
+
+    def remove_orphan_locks(self, live: set[str] | None = None) -> int:
+        """Remove lock files whose entry is absent and that no one holds; how many.
+
+        ``live`` holds the digests of the entries present, when known.
+        """
+        if live is None:
+            live = {path.name.removesuffix(ENTRY_SUFFIX) for path in self._entry_paths()}
+        removed = 0
+        for name in _names_in(self.locks_dir):
+            digest = name.removesuffix(LOCK_SUFFIX)
+            if name.endswith(LOCK_SUFFIX) and digest not in live and self._remove_lock(digest):
+                removed += 1
+        return removed
+
+    def _lock_path(self, digest: str) -> Path:
+        return self.locks_dir / f"{digest}{LOCK_SUFFIX}"
+
+    def _remove_lock(self, digest: str) -> bool:
+        """Unlink a key's lock file while holding it, unless someone else holds it.
+
+        The lock is only single flight: a second preparer costs time, never
+        correctness, since entries are written atomically. Taking the lock
+        without waiting leaves alone a file that a process holds (its waiters
+        queue on that very file). A process that opened the file just before
+        and locks it just after finds it unlinked (filelock checks the link
+        count after locking) and opens the new one.
+        """
+        path = self._lock_path(digest)
+        if not path.exists():
+            return False
+        lock = FileLock(path, timeout=0, mode=FILE_MODE)
+        try:
+            lock.acquire()
+        except (Timeout, OSError):
+            return False
+        try:
+            return self._remove(path)
+        finally:
+            with contextlib.suppress(OSError):
+                lock.release()
+
     def noted(self, nbytes: int) -> None:
         """Count a file of ``nbytes`` written here by others (a remembered hash).
 
@@ -224,51 +256,6 @@ class DiskStore:
             _listing(self.hashes_dir, MEMO_SUFFIX),
         )
         return sum(f.size for files in (*entries, *hashes) for f in files)
-
-    def touch(self, digest: str) -> None:
-        """Mark the entry whose key digest is ``digest`` as just used."""
-        with contextlib.suppress(OSError):
-            os.utime(self._entry_path(digest))
-
-    def files(self) -> list[StoredFile]:
-        """Every entry file, least recently used first."""
-        return _listing(self.entries_dir, ENTRY_SUFFIX)[0]
-
-    def scan(self) -> list[ScannedEntry]:
-        """Every entry file, least recently used first, each verified.
-
-        Verified means its checksum holds and its file name is its key's digest.
-        Nothing is removed: listing is not repairing.
-        """
-        scanned = []
-        for stored in self.files():
-            try:
-                data = self.read_file(stored.path)
-            except FileNotFoundError:
-                continue  # removed by someone else meanwhile
-            too_large = size_problem(data, self.max_entry_bytes)
-            if too_large is not None:
-                scanned.append(ScannedEntry(stored, None, too_large))
-            else:
-                scanned.append(ScannedEntry(stored, *check(data, stored.path.stem)))
-        return scanned
-
-    def read_file(self, path: str | os.PathLike[str]) -> bytearray:
-        """The bytes of the entry file at ``path``, unverified: ``max_entry_bytes + 1`` at most.
-
-        A longer file reads as its start, which :func:`size_problem` calls damage.
-        """
-        with open(path, "rb", buffering=0) as f:
-            return self._read_bounded(f)[0]
-
-    def _entry_path(self, digest: str) -> str:
-        # Plain strings, not Path: this runs on every disk hit.
-        return os.path.join(self._entries, f"{digest}{ENTRY_SUFFIX}")
-
-    def _read_bounded(self, f: io.RawIOBase) -> tuple[bytearray, os.stat_result]:
-        """An open entry file's bytes, ``max_entry_bytes + 1`` at most, and its stat."""
-        st = os.fstat(f.fileno())
-        return _read_whole(f, min(st.st_size, self.max_entry_bytes + 1)), st
 
     def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
         """Remove files until the whole folder fits; returns how many entries went.
@@ -350,71 +337,6 @@ class DiskStore:
                 removed += 1
         return removed
 
-    def remove_orphan_locks(self, live: set[str] | None = None) -> int:
-        """Remove lock files whose entry is absent and that no one holds; how many.
-
-        ``live`` holds the digests of the entries present, when known.
-        """
-        if live is None:
-            live = {path.name.removesuffix(ENTRY_SUFFIX) for path in self._entry_paths()}
-        removed = 0
-        for name in _names_in(self.locks_dir):
-            digest = name.removesuffix(LOCK_SUFFIX)
-            if name.endswith(LOCK_SUFFIX) and digest not in live and self._remove_lock(digest):
-                removed += 1
-        return removed
-
-    def _lock_path(self, digest: str) -> Path:
-        return self.locks_dir / f"{digest}{LOCK_SUFFIX}"
-
-    def _remove_lock(self, digest: str) -> bool:
-        """Unlink a key's lock file while holding it, unless someone else holds it.
-
-        The lock is only single flight: a second preparer costs time, never
-        correctness, since entries are written atomically. Taking the lock
-        without waiting leaves alone a file that a process holds (its waiters
-        queue on that very file). A process that opened the file just before
-        and locks it just after finds it unlinked (filelock checks the link
-        count after locking) and opens the new one.
-        """
-        path = self._lock_path(digest)
-        if not path.exists():
-            return False
-        lock = FileLock(path, timeout=0, mode=FILE_MODE)
-        try:
-            lock.acquire()
-        except (Timeout, OSError):
-            return False
-        try:
-            return self._remove(path)
-        finally:
-            with contextlib.suppress(OSError):
-                lock.release()
-
-    def _entry_paths(self) -> Iterator[Path]:
-        for name in _names_in(self.entries_dir):
-            if name.endswith(ENTRY_SUFFIX) and not name.startswith(TEMP_PREFIX):
-                yield self.entries_dir / name
-
-    def _temp_files(self) -> list[StoredFile]:
-        """Temporary files (of writers running or killed), least recently used first."""
-        temps = [*_listing(self.entries_dir, None)[1], *_listing(self.hashes_dir, None)[1]]
-        return sorted(temps, key=_last_used)
-
-    @staticmethod
-    def _remove(path: Path, inode: int | None = None) -> bool:
-        """Unlink ``path``; with ``inode``, only if no one has replaced it since. Whether it did."""
-        try:
-            if inode is not None and path.stat().st_ino != inode:
-                return False
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            logger.warning("Could not remove cache file %s: %s", path, exc)
-            return False
-        return True
-
 
 def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
     """The bytes of an open file whose size is ``size``, in a buffer of their own.
@@ -430,49 +352,6 @@ def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
     if filled < size:
         del data[filled:]
     return data
-
-
-def _listing(folder: Path, suffix: str | None) -> tuple[list[StoredFile], list[StoredFile]]:
-    """The files of ``folder`` named ``*suffix``, and its temporary files; each LRU first.
-
-    With ``suffix`` ``None``, only the temporary files (the first list is empty).
-    """
-    found: list[StoredFile] = []
-    temps: list[StoredFile] = []
-    try:
-        with os.scandir(folder) as scan:
-            items = list(scan)
-    except FileNotFoundError:
-        return found, temps
-    for item in items:
-        name = item.name
-        if name.startswith(TEMP_PREFIX):
-            kept = temps
-        elif suffix is not None and name.endswith(suffix):
-            kept = found
-        else:
-            continue
-        try:
-            st = item.stat()
-        except FileNotFoundError:
-            continue  # removed by someone else meanwhile
-        kept.append(StoredFile(folder / name, st.st_size, st.st_mtime))
-    found.sort(key=_last_used)
-    temps.sort(key=_last_used)
-    return found, temps
-
-
-def _last_used(stored: StoredFile) -> float:
-    return stored.last_used
-
-
-def _names_in(folder: Path) -> list[str]:
-    """The names in ``folder``; none if it does not exist."""
-    try:
-        with os.scandir(folder) as scan:
-            return [item.name for item in scan]
-    except FileNotFoundError:
-        return []
 
 
 def _vanished_first(memos: list[StoredFile]) -> list[StoredFile]:
