@@ -23,10 +23,11 @@ never loaded whole. Entries over the bound are not written.
 A folder that cannot be written (a cache baked into an image, a read-only
 volume, a folder another user warmed) is still read: ``writable`` says which.
 
-:class:`DiskStore` is built on the folder's layout and listing
-(:mod:`~cached_tts._tiers.disk_folder`); here are the per-key lock files,
-eviction and tidying, and reading and writing entries. A cache uses it
-through :mod:`~cached_tts._tiers.disk_tier`.
+:class:`DiskStore` is built in layers, a module each: the folder's layout
+and listing (:mod:`~cached_tts._tiers.disk_folder`), the per-key lock files
+(:mod:`~cached_tts._tiers.disk_locks`), and here eviction and tidying, and
+reading and writing entries. A cache uses it through
+:mod:`~cached_tts._tiers.disk_tier`.
 """
 
 from __future__ import annotations
@@ -41,15 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from cached_tts._atomic import write_atomically
 from cached_tts._entries.format import ENTRY_SUFFIX, EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import size_problem
-from cached_tts._tiers.disk_folder import DiskFolder, StoredFile, _listing, _names_in
+from cached_tts._tiers.disk_folder import StoredFile, _listing
+from cached_tts._tiers.disk_locks import LockingFolder
 
 if TYPE_CHECKING:
     from cached_tts._entries.entry import Entry
@@ -57,10 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
 
 logger = logging.getLogger("cached_tts")
-
-LOCK_SUFFIX = ".lock"
-#: Entries, locks and temporary files are readable by their owner alone.
-FILE_MODE = 0o600
 
 # Remembered hashes may keep up to 1/16 of the budget when entries need room.
 _MEMO_SHARE = 16
@@ -78,7 +74,7 @@ class ScannedEntry:
     damage: str | None
 
 
-class DiskStore(DiskFolder):
+class DiskStore(LockingFolder):
     """Entries in one folder, shared safely by threads and processes.
 
     >>> import tempfile, torch
@@ -181,51 +177,6 @@ class DiskStore(DiskFolder):
         """An open entry file's bytes, ``max_entry_bytes + 1`` at most, and its stat."""
         st = os.fstat(f.fileno())
         return _read_whole(f, min(st.st_size, self.max_entry_bytes + 1)), st
-
-    def lock_for(self, key: EntryKey, timeout: float) -> FileLock:
-        """A lock that processes computing ``key`` take turns on."""
-        return FileLock(self._lock_path(key.digest), timeout=timeout, mode=FILE_MODE)
-
-    def remove_orphan_locks(self, live: set[str] | None = None) -> int:
-        """Remove lock files whose entry is absent and that no one holds; how many.
-
-        ``live`` holds the digests of the entries present, when known.
-        """
-        if live is None:
-            live = {path.name.removesuffix(ENTRY_SUFFIX) for path in self._entry_paths()}
-        removed = 0
-        for name in _names_in(self.locks_dir):
-            digest = name.removesuffix(LOCK_SUFFIX)
-            if name.endswith(LOCK_SUFFIX) and digest not in live and self._remove_lock(digest):
-                removed += 1
-        return removed
-
-    def _lock_path(self, digest: str) -> Path:
-        return self.locks_dir / f"{digest}{LOCK_SUFFIX}"
-
-    def _remove_lock(self, digest: str) -> bool:
-        """Unlink a key's lock file while holding it, unless someone else holds it.
-
-        The lock is only single flight: a second preparer costs time, never
-        correctness, since entries are written atomically. Taking the lock
-        without waiting leaves alone a file that a process holds (its waiters
-        queue on that very file). A process that opened the file just before
-        and locks it just after finds it unlinked (filelock checks the link
-        count after locking) and opens the new one.
-        """
-        path = self._lock_path(digest)
-        if not path.exists():
-            return False
-        lock = FileLock(path, timeout=0, mode=FILE_MODE)
-        try:
-            lock.acquire()
-        except (Timeout, OSError):
-            return False
-        try:
-            return self._remove(path)
-        finally:
-            with contextlib.suppress(OSError):
-                lock.release()
 
     def noted(self, nbytes: int) -> None:
         """Count a file of ``nbytes`` written here by others (a remembered hash).
