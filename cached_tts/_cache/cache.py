@@ -11,7 +11,6 @@ prepares, and every reader sees whole, verified entries whatever the timing.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sys
@@ -30,7 +29,13 @@ from cached_tts._keys.clip import Clip, clip_of
 from cached_tts._keys.fingerprint import model_fingerprint
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import Found, TierSettings
-from cached_tts._tiers.disk_tier import CACHE_DIR_ENV, DiskTier, default_cache_dir
+from cached_tts._tiers.disk_tier import (
+    _DEFAULT_DIR,
+    CACHE_DIR_ENV,
+    DiskTier,
+    _DefaultDir,
+    default_cache_dir,
+)
 from cached_tts._tiers.memory import MemoryTier
 from cached_tts._tiers.redis import REMOTE_ENV
 from cached_tts._tiers.shared import Remote, open_env_tiers, open_tiers
@@ -54,14 +59,6 @@ DEFAULT_MAX_MEMORY_BYTES: Final = 256 * 1024 * 1024
 DEFAULT_MAX_DISK_BYTES: Final = 1024 * 1024 * 1024
 #: How long a process waits for another one preparing the same voice.
 DEFAULT_LOCK_TIMEOUT: Final = 300.0
-
-
-class _DefaultDir:
-    def __repr__(self) -> str:
-        return "<platform cache folder>"
-
-
-_DEFAULT_DIR: Final = _DefaultDir()
 
 
 class _RemoteFromEnv:
@@ -127,8 +124,6 @@ class ConditionalCache:
         _check_budget("max_memory_bytes", max_memory_bytes)
         if max_disk_bytes is not None:
             _check_budget("max_disk_bytes", max_disk_bytes)
-        if isinstance(cache_dir, _DefaultDir):
-            cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
         self._disk: Final = DiskTier(
             cache_dir,
@@ -364,10 +359,7 @@ class ConditionalCache:
 
     def stats(self) -> CacheStats:
         """Counters of this cache object, and what each tier holds now."""
-        files = []
-        if self._store is not None:
-            with contextlib.suppress(OSError):  # stats never fail on a failing folder
-                files = self._store.files()
+        files = self._disk.files()
         with self._counts_lock:
             return CacheStats(
                 memory_hits=self._memory_hits,

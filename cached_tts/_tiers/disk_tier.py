@@ -30,7 +30,7 @@ from cached_tts._entries.format import check
 from cached_tts._keys.hashing import FileHasher
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import TierSettings, size_problem
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk import DiskStore, StoredFile
 from cached_tts._tiers.health import Backoff, Health
 from cached_tts._tiers.touch import Held, Toucher
 
@@ -47,6 +47,15 @@ _TOUCH_INTERVAL_SECONDS = 60.0
 # One failed read or write is skipped (a full disk, too many open files, one
 # unreadable file); a folder failing three times in a row is set aside.
 _DISK_BACKOFF: Final = Backoff(initial=5.0, maximum=60.0, failures=3)
+
+
+class _DefaultDir:
+    def __repr__(self) -> str:
+        return "<platform cache folder>"
+
+
+#: ``cache_dir`` left out: :func:`default_cache_dir`, looked up when a cache is made.
+_DEFAULT_DIR: Final = _DefaultDir()
 
 
 def default_cache_dir() -> Path:
@@ -67,6 +76,8 @@ def default_cache_dir() -> Path:
 class DiskTier:
     """A cache's folder (``None``: memory only), its health, its locks and its touches.
 
+    ``cache_dir`` left out means :func:`default_cache_dir`.
+
     ``held`` is what the memory tier holds: the touches of entries no longer
     in it are forgotten in time.
 
@@ -81,13 +92,15 @@ class DiskTier:
 
     def __init__(
         self,
-        cache_dir: str | os.PathLike[str] | None,
-        max_bytes: int | None,
+        cache_dir: str | os.PathLike[str] | _DefaultDir | None = _DEFAULT_DIR,
+        max_bytes: int | None = None,
         *,
         lock_timeout: float,
         remote_settings: TierSettings | None = None,
         held: Held | None = None,
     ) -> None:
+        if isinstance(cache_dir, _DefaultDir):
+            cache_dir = default_cache_dir()
         # Disk reads are bounded like a shared tier's: a file larger is damage. A
         # smaller shared bound (to spare Redis's memory, say) leaves the disk at
         # the default, so that such entries are still kept on disk.
@@ -192,6 +205,14 @@ class DiskTier:
         if size_problem(data, store.max_entry_bytes) or check(data, key.digest)[1] is not None:
             return None  # damaged: never shared
         return data
+
+    def files(self) -> list[StoredFile]:
+        """Every entry file, least recently used first; none without a folder or when it fails."""
+        if self.store is None:
+            return []
+        with contextlib.suppress(OSError):  # stats never fail on a failing folder
+            return self.store.files()
+        return []
 
     def used(self, digest: str) -> None:
         """Have the entry named ``digest`` marked as used soon (a memory hit); never waits."""
