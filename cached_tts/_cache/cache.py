@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from cached_tts._cache.singleflight import SingleFlight
-from cached_tts._cache.stats import CacheStats
+from cached_tts._cache.stats import CacheStats, HitCounts
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
 from cached_tts._forksafe import renew_after_fork
@@ -141,10 +141,7 @@ class ConditionalCache:
         )
         self._hasher = self._disk.file_hasher()
         self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
-        self._counts_lock = threading.Lock()
-        self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
-        self._seconds_saved = 0.0
-        renew_after_fork(self, _counts_lock=threading.Lock)
+        self._counts = HitCounts()
 
     @property
     def directory(self) -> Path | None:
@@ -220,7 +217,7 @@ class ConditionalCache:
         """
         entry = self._memory.get(key.digest)
         if entry is not None:
-            self._count("memory", entry)
+            self._counts.add("memory", entry.prepare_seconds)
             self._disk.used(key.digest)
         return entry
 
@@ -247,13 +244,13 @@ class ConditionalCache:
             return entry
         if not wait:
             entry, tier = self._load_or_prepare(key, prepare, source, wait=False)
-            self._count(tier, entry)
+            self._counts.add(tier, entry.prepare_seconds)
             return entry
         (entry, tier), computed_here = self._flights.do(
             key.digest, lambda: self._load_or_prepare(key, prepare, source)
         )
         # A thread that waited for another one's result was served from memory.
-        self._count(tier if computed_here else "memory", entry)
+        self._counts.add(tier if computed_here else "memory", entry.prepare_seconds)
         return entry
 
     def _load_or_prepare(
@@ -344,37 +341,18 @@ class ConditionalCache:
 
     # -- stats and housekeeping --------------------------------------------
 
-    def _count(self, tier: str, entry: Entry) -> None:
-        with self._counts_lock:
-            if tier == "miss":
-                self._misses += 1
-                return
-            if tier == "memory":
-                self._memory_hits += 1
-            elif tier == "remote":
-                self._remote_hits += 1
-            else:
-                self._disk_hits += 1
-            self._seconds_saved += entry.prepare_seconds
-
     def stats(self) -> CacheStats:
         """Counters of this cache object, and what each tier holds now."""
         files = self._disk.files()
-        with self._counts_lock:
-            return CacheStats(
-                memory_hits=self._memory_hits,
-                disk_hits=self._disk_hits,
-                misses=self._misses,
-                entries=len(self._memory),
-                memory_bytes=self._memory.nbytes,
-                disk_entries=len(files),
-                disk_bytes=sum(f.size for f in files),
-                seconds_saved=self._seconds_saved,
-                remote_hits=self._remote_hits,
-                remote_errors=sum(tier.errors for tier in self._tiers),
-                remote_tiers=tuple(tier.stats() for tier in self._tiers),
-                disk_tier=self._store is not None,
-            )
+        return self._counts.snapshot(
+            entries=len(self._memory),
+            memory_bytes=self._memory.nbytes,
+            disk_entries=len(files),
+            disk_bytes=sum(f.size for f in files),
+            remote_errors=sum(tier.errors for tier in self._tiers),
+            remote_tiers=tuple(tier.stats() for tier in self._tiers),
+            disk_tier=self._store is not None,
+        )
 
     def clear(self) -> None:
         """Remove every entry from memory and disk, and forget file hashes.
