@@ -38,7 +38,7 @@ from cached_tts._tiers.disk_tier import (
 )
 from cached_tts._tiers.memory import MemoryTier
 from cached_tts._tiers.redis import REMOTE_ENV
-from cached_tts._tiers.shared import Remote, open_env_tiers, open_tiers
+from cached_tts._tiers.shared import _REMOTE_FROM_ENV, Remote, _RemoteFromEnv, open_given_tiers
 
 if TYPE_CHECKING:
     from cached_tts._tiers.disk import DiskStore
@@ -59,14 +59,6 @@ DEFAULT_MAX_MEMORY_BYTES: Final = 256 * 1024 * 1024
 DEFAULT_MAX_DISK_BYTES: Final = 1024 * 1024 * 1024
 #: How long a process waits for another one preparing the same voice.
 DEFAULT_LOCK_TIMEOUT: Final = 300.0
-
-
-class _RemoteFromEnv:
-    def __repr__(self) -> str:
-        return f"<${REMOTE_ENV} if set>"
-
-
-_REMOTE_FROM_ENV: Final = _RemoteFromEnv()
 
 
 class ConditionalCache:
@@ -132,13 +124,8 @@ class ConditionalCache:
             remote_settings=remote_settings,
             held=self._memory,
         )
-        # In lookup order; set once, like the folder. The environment's tiers
-        # never raise here: a bad one is skipped with one warning a process.
-        self._tiers: Final = (
-            open_env_tiers(os.environ.get(REMOTE_ENV, ""), remote_settings, remote_options)
-            if isinstance(remote, _RemoteFromEnv)
-            else open_tiers(remote, remote_settings, remote_options)
-        )
+        # In lookup order; set once, like the folder.
+        self._tiers: Final = open_given_tiers(remote, remote_settings, remote_options)
         self._hasher = self._disk.file_hasher()
         self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
         self._counts = HitCounts()
