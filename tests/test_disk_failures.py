@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from strategies import voice_entry
 
-from cached_tts._cache import cache as _cache
 from cached_tts._cache.cache import ConditionalCache
 from cached_tts._entries.entry import Entry
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers import disk as _store
+from cached_tts._tiers import disk_tier as _disk_tier
 from cached_tts._tiers import health as _health
 from cached_tts._tiers.disk import DiskStore
 
@@ -112,7 +112,7 @@ def test_a_folder_that_keeps_failing_is_set_aside_and_comes_back(
     cache, prepare = ConditionalCache(folder), Prepare()
     broken = FailingSeam(_store.write_atomically, errno.EIO, times=10**9)
     monkeypatch.setattr(_store, "write_atomically", broken)
-    policy = _cache._DISK_BACKOFF
+    policy = _disk_tier._DISK_BACKOFF
 
     with caplog.at_level(logging.INFO, logger="cached_tts"):
         for n in range(6):
@@ -152,7 +152,7 @@ def test_a_failure_between_check_and_use_never_raises(tmp_path, monkeypatch):
     def another_thread_fails(_store_self) -> bool:
         monkeypatch.delattr(DiskStore, "__bool__")
         for n in range(5):  # enough failures to set the folder aside
-            cache._write_disk(key_for(100 + n), b"never written")
+            cache._disk.put(key_for(100 + n), b"never written")
         return True
 
     monkeypatch.setattr(DiskStore, "__bool__", another_thread_fails, raising=False)

@@ -83,7 +83,7 @@ def test_a_worker_with_exactly_the_guides_redis_permissions_works(tmp_path, redi
 
 
 def test_the_readme_states_both_back_off_policies():
-    from cached_tts._cache.cache import _DISK_BACKOFF
+    from cached_tts._tiers.disk_tier import _DISK_BACKOFF
 
     readme = (ROOT / "README.md").read_text()
     (row,) = [line for line in readme.splitlines() if line.startswith("| `backoff` |")]

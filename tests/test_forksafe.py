@@ -96,7 +96,7 @@ def test_a_child_forked_mid_preparation_looks_up_the_same_voice(tmp_path):
 
     def prepare_slowly(parked):
         def prepare():
-            with cache._counts_lock, cache._hasher._lock:
+            with cache._counts._lock, cache._hasher._lock:
                 parked.park()
             return entry()
 

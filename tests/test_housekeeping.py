@@ -18,7 +18,8 @@ from cached_tts._entries.entry import Entry
 from cached_tts._keys import hashing as _hashing
 from cached_tts._keys.hashing import FileHasher, remembered_path
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.disk import STALE_TEMP_SECONDS, DiskStore
+from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk_eviction import STALE_TEMP_SECONDS
 
 LONG_AGO = time.time() - 86400
 
@@ -177,7 +178,7 @@ def test_touch_times_are_kept_only_for_voices_in_memory(tmp_path):
         cache.get_or_prepare(key, lambda n=n: small_entry(n))  # a memory hit touches the file
 
     assert cache.stats().entries == 3
-    assert len(cache._toucher._last) <= 2 * 3 + 64
+    assert len(cache._disk.toucher._last) <= 2 * 3 + 64
 
 
 def test_a_later_writer_reaps_temporary_files_a_killed_writer_left(tmp_path):

@@ -66,7 +66,7 @@ def test_a_memory_hit_marks_its_disk_entry_as_used(tmp_path):
     (path,) = (tmp_path / "cache" / "entries").glob("*.safetensors")
     os.utime(path, (1.0, 1.0))
     memory_hit(cache)
-    assert cache._toucher.join(timeout=30.0)
+    assert cache._disk.toucher.join(timeout=30.0)
     assert path.stat().st_mtime > 1.0
     assert cache.stats().memory_hits == 1
 
@@ -84,7 +84,7 @@ def test_a_hung_folder_never_delays_a_memory_hit(tmp_path, monkeypatch):
         assert memory_hit(cache) < HIT_BOUND_SECONDS
     finally:
         utime.answer.set()
-    assert cache._toucher.join(timeout=30.0)
+    assert cache._disk.toucher.join(timeout=30.0)
     assert len(utime.touched) == 1  # once a minute per entry, hung or not
 
 
@@ -93,18 +93,18 @@ def test_a_folder_set_aside_is_not_touched_until_it_is_back_in_use(tmp_path, mon
     monkeypatch.setattr("cached_tts._tiers.health._now", clock)
     cache = prepared_once(tmp_path / "cache")
     for _ in range(3):  # the folder's writes fail: it is set aside
-        cache._disk_writes.failed(OSError("Stale file handle"))
-    assert not cache._disk_writes.available()
+        cache._disk.writes.failed(OSError("Stale file handle"))
+    assert not cache._disk.writes.available()
     utime = Utime(tmp_path / "cache")
     monkeypatch.setattr(os, "utime", utime)
 
     memory_hit(cache)
-    assert cache._toucher.join(timeout=30.0)
+    assert cache._disk.toucher.join(timeout=30.0)
     assert utime.touched == []
 
     clock.now += 3600.0  # the back-off is over
     memory_hit(cache)
-    assert cache._toucher.join(timeout=30.0)
+    assert cache._disk.toucher.join(timeout=30.0)
     assert len(utime.touched) == 1
 
 
@@ -135,7 +135,7 @@ def test_a_hit_that_cannot_start_the_touch_thread_still_returns(tmp_path, monkey
     no_threads.install(monkeypatch)
     assert memory_hit(cache) < HIT_BOUND_SECONDS  # no RuntimeError out of the lookup
     assert no_threads.refused == 1
-    assert cache._toucher.join(timeout=5.0)  # the note was dropped: nothing waits on it
+    assert cache._disk.toucher.join(timeout=5.0)  # the note was dropped: nothing waits on it
 
 
 def test_touches_run_again_once_a_thread_can_be_started(monkeypatch):

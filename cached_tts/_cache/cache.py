@@ -11,36 +11,37 @@ prepares, and every reader sees whole, verified entries whatever the timing.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Final
-
-import platformdirs
-from filelock import BaseFileLock, Timeout
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from cached_tts._cache.singleflight import SingleFlight
-from cached_tts._cache.stats import CacheStats
+from cached_tts._cache.stats import CacheStats, HitCounts
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.clip import Clip, clip_of
 from cached_tts._keys.fingerprint import model_fingerprint
-from cached_tts._keys.hashing import FileHasher
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.base import Found, TierSettings, size_problem
-from cached_tts._tiers.disk import DiskStore
-from cached_tts._tiers.health import Backoff, Health
+from cached_tts._tiers.base import Found, TierSettings
+from cached_tts._tiers.disk_tier import (
+    _DEFAULT_DIR,
+    CACHE_DIR_ENV,
+    DiskTier,
+    _DefaultDir,
+    default_cache_dir,
+)
 from cached_tts._tiers.memory import MemoryTier
 from cached_tts._tiers.redis import REMOTE_ENV
-from cached_tts._tiers.shared import Remote, open_env_tiers, open_tiers
-from cached_tts._tiers.touch import Toucher
+from cached_tts._tiers.shared import _REMOTE_FROM_ENV, Remote, _RemoteFromEnv, open_given_tiers
+
+if TYPE_CHECKING:
+    from cached_tts._tiers.disk import DiskStore
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -52,55 +53,12 @@ __all__ = [
     "default_cache_dir",
 ]
 
-logger = logging.getLogger("cached_tts")
-
-CACHE_DIR_ENV: Final = "CACHED_TTS_CACHE_DIR"
-
 #: About 1,500 voices at 165 KB each.
 DEFAULT_MAX_MEMORY_BYTES: Final = 256 * 1024 * 1024
 #: About 6,000 voices at 165 KB each.
 DEFAULT_MAX_DISK_BYTES: Final = 1024 * 1024 * 1024
 #: How long a process waits for another one preparing the same voice.
 DEFAULT_LOCK_TIMEOUT: Final = 300.0
-
-# A hot entry in memory refreshes its file's last use this often, so that
-# disk eviction does not remove what the process is using most.
-_TOUCH_INTERVAL_SECONDS = 60.0
-
-# One failed read or write is skipped (a full disk, too many open files, one
-# unreadable file); a folder failing three times in a row is set aside.
-_DISK_BACKOFF: Final = Backoff(initial=5.0, maximum=60.0, failures=3)
-
-
-class _DefaultDir:
-    def __repr__(self) -> str:
-        return "<platform cache folder>"
-
-
-_DEFAULT_DIR: Final = _DefaultDir()
-
-
-class _RemoteFromEnv:
-    def __repr__(self) -> str:
-        return f"<${REMOTE_ENV} if set>"
-
-
-_REMOTE_FROM_ENV: Final = _RemoteFromEnv()
-
-
-def default_cache_dir() -> Path:
-    """``$CACHED_TTS_CACHE_DIR``, or the per-user platform cache folder.
-
-    >>> import os
-    >>> os.environ["CACHED_TTS_CACHE_DIR"] = "/tmp/voices"
-    >>> default_cache_dir()
-    PosixPath('/tmp/voices')
-    >>> del os.environ["CACHED_TTS_CACHE_DIR"]
-    """
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path(platformdirs.user_cache_dir("cached-tts"))
 
 
 class ConditionalCache:
@@ -158,45 +116,29 @@ class ConditionalCache:
         _check_budget("max_memory_bytes", max_memory_bytes)
         if max_disk_bytes is not None:
             _check_budget("max_disk_bytes", max_disk_bytes)
-        if isinstance(cache_dir, _DefaultDir):
-            cache_dir = default_cache_dir()
         self._memory = MemoryTier(max_memory_bytes)
-        # Disk reads are bounded like a shared tier's: a file larger is damage. A
-        # smaller shared bound (to spare Redis's memory, say) leaves the disk at
-        # the default, so that such entries are still kept on disk.
-        max_entry_bytes = max(
-            TierSettings().max_value_bytes, (remote_settings or TierSettings()).max_value_bytes
+        self._disk: Final = DiskTier(
+            cache_dir,
+            max_disk_bytes,
+            lock_timeout=lock_timeout,
+            remote_settings=remote_settings,
+            held=self._memory,
         )
-        # Set once: a failing folder is skipped through its health, never unset,
-        # so a thread that read self._store may always use it.
-        self._store: Final = self._open_store(cache_dir, max_disk_bytes, max_entry_bytes)
-        where = self._store.directory if self._store else cache_dir
-        self._disk_reads = Health(f"Reading cache folder {where}", _DISK_BACKOFF)
-        self._disk_writes = Health(f"Writing to cache folder {where}", _DISK_BACKOFF)
-        # In lookup order; set once, like the folder. The environment's tiers
-        # never raise here: a bad one is skipped with one warning a process.
-        self._tiers: Final = (
-            open_env_tiers(os.environ.get(REMOTE_ENV, ""), remote_settings, remote_options)
-            if isinstance(remote, _RemoteFromEnv)
-            else open_tiers(remote, remote_settings, remote_options)
-        )
-        self._hasher = (
-            FileHasher(self._store.hashes_dir, memo_written=self._store.noted)
-            if self._store
-            else FileHasher()
-        )
+        # In lookup order; set once, like the folder.
+        self._tiers: Final = open_given_tiers(remote, remote_settings, remote_options)
+        self._hasher = self._disk.file_hasher()
         self._flights: SingleFlight[tuple[Entry, str]] = SingleFlight()
-        self._lock_timeout = lock_timeout
-        self._counts_lock = threading.Lock()
-        self._memory_hits = self._disk_hits = self._remote_hits = self._misses = 0
-        self._seconds_saved = 0.0
-        self._toucher = self._open_toucher()
-        renew_after_fork(self, _counts_lock=threading.Lock)
+        self._counts = HitCounts()
 
     @property
     def directory(self) -> Path | None:
         """The disk tier's folder, or ``None`` when the cache is memory only."""
-        return self._store.directory if self._store else None
+        return self._disk.directory
+
+    @property
+    def _store(self) -> DiskStore | None:
+        """The disk tier's folder itself, for housekeeping (stats, erasure, the command line)."""
+        return self._disk.store
 
     def __copy__(self) -> ConditionalCache:
         return self
@@ -262,9 +204,8 @@ class ConditionalCache:
         """
         entry = self._memory.get(key.digest)
         if entry is not None:
-            self._count("memory", entry)
-            if self._toucher is not None:
-                self._toucher.note(key.digest)
+            self._counts.add("memory", entry.prepare_seconds)
+            self._disk.used(key.digest)
         return entry
 
     def get_or_prepare(
@@ -290,13 +231,13 @@ class ConditionalCache:
             return entry
         if not wait:
             entry, tier = self._load_or_prepare(key, prepare, source, wait=False)
-            self._count(tier, entry)
+            self._counts.add(tier, entry.prepare_seconds)
             return entry
         (entry, tier), computed_here = self._flights.do(
             key.digest, lambda: self._load_or_prepare(key, prepare, source)
         )
         # A thread that waited for another one's result was served from memory.
-        self._count(tier if computed_here else "memory", entry)
+        self._counts.add(tier if computed_here else "memory", entry.prepare_seconds)
         return entry
 
     def _load_or_prepare(
@@ -305,14 +246,14 @@ class ConditionalCache:
         entry = self._memory.get(key.digest)
         if entry is not None:
             return entry, "memory"
-        entry = self._read_disk(key)
+        entry = self._disk.get(key)
         if entry is not None:
             self._memory.put(key.digest, entry, content=key.content)
             return entry, "disk"
         found = self._from_shared_tiers(key)
         if found is not None:
             entry, data = found
-            self._write_disk(key, data)
+            self._disk.put(key, data)
             self._memory.put(key.digest, entry, content=key.content)
             return entry, "remote"
         if wait:
@@ -325,40 +266,11 @@ class ConditionalCache:
     def _prepare_once_across_processes(
         self, key: EntryKey, prepare: Callable[[], Entry], source: str
     ) -> tuple[Entry, str]:
-        lock = self._acquire_process_lock(key, source)
-        try:
-            if lock is not None:
-                # Another process may have prepared it while we waited.
-                found = self._read_disk(key)
-                if found is not None:
-                    return found, "disk"
+        with self._disk.lease(key, source) as found:
+            if found is not None:  # another process prepared it while we waited
+                return found, "disk"
             # Errors from prepare() itself are the caller's, never the folder's.
             return self._prepare_once_across_fleet(key, prepare, source)
-        finally:
-            if lock is not None:
-                with contextlib.suppress(OSError):
-                    lock.release()
-
-    def _acquire_process_lock(self, key: EntryKey, source: str) -> BaseFileLock | None:
-        """The folder's lock for ``key``; ``None`` without a folder or after a timeout."""
-        store = self._store
-        # A read-only folder stores nothing, so there is nothing to take turns on.
-        if store is None or not store.writable or not self._disk_writes.available():
-            return None
-        lock = store.lock_for(key, self._lock_timeout)
-        try:
-            lock.acquire()
-        except Timeout:
-            logger.warning(
-                "Waited %.0f s for another process preparing %s; preparing it here too",
-                self._lock_timeout,
-                source or key.content[:12],
-            )
-            return None
-        except OSError as exc:
-            self._disk_writes.failed(exc)
-            return None
-        return lock
 
     def _from_shared_tiers(self, key: EntryKey) -> Found | None:
         """The first shared tier's verified entry; the tiers before it get a copy."""
@@ -380,7 +292,7 @@ class ConditionalCache:
             return self._prepare_and_store(key, prepare, source), "miss"
         with leasing.lease(key) as found:
             if found is not None:  # another worker prepared it while we waited
-                self._write_disk(key, found[1])
+                self._disk.put(key, found[1])
                 return found[0], "remote"
             return self._prepare_and_store(key, prepare, source), "miss"
 
@@ -388,7 +300,7 @@ class ConditionalCache:
         entry = _timed(prepare)
         # Disk and every shared tier hold the very same bytes.
         data = encode(key, entry, source=source, created=time.time())
-        self._write_disk(key, data)
+        self._disk.put(key, data)
         for tier in self._tiers:
             tier.put(key, data)
         return entry
@@ -405,117 +317,29 @@ class ConditionalCache:
         >>> ConditionalCache(cache_dir=None, remote="memory://doctest/share").share(key)
         False
         """
-        from cached_tts._entries.format import check
-
-        store = self._store
-        if not self._tiers or store is None:
+        if not self._tiers:
             return False
-        try:
-            data = bytes(store.read_file(store.path_for(key)))
-        except OSError:
+        data = self._disk.read_verified(key)
+        if data is None:  # absent, or damaged: never shared
             return False
-        if size_problem(data, store.max_entry_bytes) or check(data, key.digest)[1] is not None:
-            return False  # damaged: never shared
         for tier in self._tiers:
             tier.put(key, data)
         return True
 
-    # -- the disk tier ----------------------------------------------------
-
-    def _open_store(
-        self, cache_dir: str | os.PathLike[str] | None, max_bytes: int | None, max_entry_bytes: int
-    ) -> DiskStore | None:
-        if cache_dir is None:
-            return None
-        store = DiskStore(Path(cache_dir).expanduser(), max_bytes, max_entry_bytes=max_entry_bytes)
-        try:
-            store.prepare()
-        except OSError as exc:
-            logger.warning(
-                "Cannot use cache folder %s (%s); caching in memory only", cache_dir, exc
-            )
-            return None
-        if not store.writable:
-            logger.warning(
-                "Cache folder %s is read-only: serving the voices it holds, storing no new "
-                "ones (make it writable, or pass another cache_dir, to store them)",
-                store.directory,
-            )
-        return store
-
-    def _read_disk(self, key: EntryKey) -> Entry | None:
-        store = self._store
-        if store is None or not self._disk_reads.available():
-            return None
-        try:
-            found = store.read(key)
-        except OSError as exc:
-            self._disk_reads.failed(exc)  # a miss for this entry
-            return None
-        self._disk_reads.succeeded()
-        return found[0] if found else None
-
-    def _write_disk(self, key: EntryKey, data: bytes) -> None:
-        store = self._store
-        if store is None or not store.writable or not self._disk_writes.available():
-            return
-        try:
-            store.write_bytes(key, data)
-        except OSError as exc:
-            self._disk_writes.failed(exc)  # this write is skipped
-            return
-        self._disk_writes.succeeded()
-
-    def _open_toucher(self) -> Toucher[str] | None:
-        """What marks the disk entries of memory hits as used, off the hit's path."""
-        store = self._store
-        if store is None or not store.writable:
-            return None
-        writes = self._disk_writes
-        return Toucher(
-            store.touch,
-            # Not while the folder is set aside: it may be a hung mount.
-            may_touch=writes.available,
-            interval=_TOUCH_INTERVAL_SECONDS,
-            held=self._memory,
-        )
-
     # -- stats and housekeeping --------------------------------------------
-
-    def _count(self, tier: str, entry: Entry) -> None:
-        with self._counts_lock:
-            if tier == "miss":
-                self._misses += 1
-                return
-            if tier == "memory":
-                self._memory_hits += 1
-            elif tier == "remote":
-                self._remote_hits += 1
-            else:
-                self._disk_hits += 1
-            self._seconds_saved += entry.prepare_seconds
 
     def stats(self) -> CacheStats:
         """Counters of this cache object, and what each tier holds now."""
-        files = []
-        if self._store is not None:
-            with contextlib.suppress(OSError):  # stats never fail on a failing folder
-                files = self._store.files()
-        with self._counts_lock:
-            return CacheStats(
-                memory_hits=self._memory_hits,
-                disk_hits=self._disk_hits,
-                misses=self._misses,
-                entries=len(self._memory),
-                memory_bytes=self._memory.nbytes,
-                disk_entries=len(files),
-                disk_bytes=sum(f.size for f in files),
-                seconds_saved=self._seconds_saved,
-                remote_hits=self._remote_hits,
-                remote_errors=sum(tier.errors for tier in self._tiers),
-                remote_tiers=tuple(tier.stats() for tier in self._tiers),
-                disk_tier=self._store is not None,
-            )
+        files = self._disk.files()
+        return self._counts.snapshot(
+            entries=len(self._memory),
+            memory_bytes=self._memory.nbytes,
+            disk_entries=len(files),
+            disk_bytes=sum(f.size for f in files),
+            remote_errors=sum(tier.errors for tier in self._tiers),
+            remote_tiers=tuple(tier.stats() for tier in self._tiers),
+            disk_tier=self._store is not None,
+        )
 
     def clear(self) -> None:
         """Remove every entry from memory and disk, and forget file hashes.
@@ -523,11 +347,8 @@ class ConditionalCache:
         Entries in shared tiers (Redis, object stores) are the fleet's and stay.
         """
         self._memory.clear()
-        if self._toucher is not None:
-            self._toucher.forget()
         self._hasher.forget()
-        if self._store is not None:
-            self._store.clear()
+        self._disk.clear()
 
     def forget(self, clip: str | os.PathLike[str] | bytes) -> int:
         """Erase a voice: every entry made from ``clip`` (a path or its bytes).
@@ -546,8 +367,7 @@ class ConditionalCache:
         content = clip_hash(clip)
         erased = Erased()
         erased.memory.extend(self._memory.discard_made_from(content))
-        if self._toucher is not None:
-            self._toucher.forget(erased.memory)
+        self._disk.forget_used(erased.memory)
         erase_content(content, self._store, self._tiers, erased)
         return erased.count
 

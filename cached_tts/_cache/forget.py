@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cached_tts._entries.format import ENTRY_SUFFIX
 from cached_tts._keys.hashing import sha256_file
 from cached_tts._tiers.base import SharedTier
-from cached_tts._tiers.disk import ENTRY_SUFFIX
 
 if TYPE_CHECKING:
     from cached_tts._tiers.disk import DiskStore

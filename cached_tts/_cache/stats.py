@@ -14,13 +14,15 @@ misses: 1, hit rate: 80%, seconds saved: 9.2
 from __future__ import annotations
 
 import html
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from cached_tts._cache.display import format_bytes, plural
+from cached_tts._forksafe import renew_after_fork
 from cached_tts._tiers.stats import TierStats
 
-__all__ = ["CacheStats", "TierStats", "stats_html", "stats_text"]
+__all__ = ["CacheStats", "HitCounts", "TierStats", "stats_html", "stats_text"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,65 @@ class CacheStats:
 
 
 # -- how stats read ----------------------------------------------------------------
+
+
+class HitCounts:
+    """A cache's lookups by the tier that served them, and the seconds its hits saved.
+
+    >>> counts = HitCounts()
+    >>> counts.add("disk", 2.5)
+    >>> counts.add("miss", 0.0)
+    >>> counts.misses, counts.disk_hits, counts.seconds_saved
+    (1, 1, 2.5)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.memory_hits = self.disk_hits = self.remote_hits = self.misses = 0
+        self.seconds_saved = 0.0
+        renew_after_fork(self, _lock=threading.Lock)
+
+    def add(self, tier: str, prepare_seconds: float) -> None:
+        """Count a lookup by the tier that served it ("miss": none); hits add the seconds saved."""
+        with self._lock:
+            if tier == "miss":
+                self.misses += 1
+                return
+            if tier == "memory":
+                self.memory_hits += 1
+            elif tier == "remote":
+                self.remote_hits += 1
+            else:
+                self.disk_hits += 1
+            self.seconds_saved += prepare_seconds
+
+    def snapshot(
+        self,
+        *,
+        entries: int,
+        memory_bytes: int,
+        disk_entries: int,
+        disk_bytes: int,
+        remote_errors: int,
+        remote_tiers: tuple[TierStats, ...],
+        disk_tier: bool,
+    ) -> CacheStats:
+        """These counts, read together, with what the tiers hold now."""
+        with self._lock:
+            return CacheStats(
+                memory_hits=self.memory_hits,
+                disk_hits=self.disk_hits,
+                misses=self.misses,
+                entries=entries,
+                memory_bytes=memory_bytes,
+                disk_entries=disk_entries,
+                disk_bytes=disk_bytes,
+                seconds_saved=self.seconds_saved,
+                remote_hits=self.remote_hits,
+                remote_errors=remote_errors,
+                remote_tiers=remote_tiers,
+                disk_tier=disk_tier,
+            )
 
 
 def _columns(stats: CacheStats) -> tuple[str, ...]:

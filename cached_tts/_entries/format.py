@@ -46,7 +46,10 @@ from cached_tts._keys.key import EntryKey
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FORMAT", "EntryInfo", "check", "decode", "encode", "stride_order"]
+__all__ = ["ENTRY_SUFFIX", "FORMAT", "EntryInfo", "check", "decode", "encode", "stride_order"]
+
+#: The file name ending of an entry, in a folder or a bucket: it is a safetensors file.
+ENTRY_SUFFIX = ".safetensors"
 
 # The same names in numpy, which has no bfloat16.
 _NUMPY_DTYPES: dict[str, str] = {

@@ -22,6 +22,12 @@ never loaded whole. Entries over the bound are not written.
 
 A folder that cannot be written (a cache baked into an image, a read-only
 volume, a folder another user warmed) is still read: ``writable`` says which.
+
+:class:`DiskStore` is built in layers, a module each: the folder's layout and
+listing (:mod:`~cached_tts._tiers.disk_folder`), the per-key lock files
+(:mod:`~cached_tts._tiers.disk_locks`), eviction and tidying
+(:mod:`~cached_tts._tiers.disk_eviction`), and here reading and writing
+entries. A cache uses it through :mod:`~cached_tts._tiers.disk_tier`.
 """
 
 from __future__ import annotations
@@ -31,19 +37,17 @@ import io
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
-from cached_tts._atomic import TEMP_PREFIX, ensure_private_dir, write_atomically
+from cached_tts._atomic import write_atomically
 from cached_tts._entries.format import EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
-from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.base import TierSettings, size_problem
+from cached_tts._tiers.base import size_problem
+from cached_tts._tiers.disk_eviction import BoundedFolder
+from cached_tts._tiers.disk_folder import StoredFile
 
 if TYPE_CHECKING:
     from cached_tts._entries.entry import Entry
@@ -51,26 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["DiskStore", "ScannedEntry", "StoredFile"]
 
 logger = logging.getLogger("cached_tts")
-
-ENTRY_SUFFIX = ".safetensors"
-LOCK_SUFFIX = ".lock"
-#: Entries, locks and temporary files are readable by their owner alone.
-FILE_MODE = 0o600
-
-# Remembered hashes may keep up to 1/16 of the budget when entries need room.
-_MEMO_SHARE = 16
-
-#: A temporary file this old belongs to a writer that died (a write takes milliseconds).
-STALE_TEMP_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    """An entry file as the folder lists it (not yet read or verified)."""
-
-    path: Path
-    size: int
-    last_used: float
 
 
 @dataclass(frozen=True)
@@ -82,7 +66,7 @@ class ScannedEntry:
     damage: str | None
 
 
-class DiskStore:
+class DiskStore(BoundedFolder):
     """Entries in one folder, shared safely by threads and processes.
 
     >>> import tempfile, torch
@@ -99,53 +83,6 @@ class DiskStore:
     >>> entry.tensors["ref.embedding"].sum().item(), info.source
     (4.0, 'a.wav')
     """
-
-    def __init__(
-        self, directory: Path, max_bytes: int | None = None, *, max_entry_bytes: int | None = None
-    ) -> None:
-        self.directory = directory
-        self.max_bytes = max_bytes
-        #: The largest entry file read or written; the shared tiers' bound by default.
-        self.max_entry_bytes = (
-            TierSettings().max_value_bytes if max_entry_bytes is None else max_entry_bytes
-        )
-        self.entries_dir = directory / "entries"
-        self.locks_dir = directory / "locks"
-        self.hashes_dir = directory / "hashes"
-        self._entries = os.fspath(self.entries_dir)
-        #: Whether entries can be stored here; a read-only folder is still read.
-        self.writable = True
-        # The folder's bytes at the last eviction plus what was noted since: a
-        # cheap guess that says when a remembered hash needs an eviction pass.
-        self._approx_bytes: int | None = None
-
-    def prepare(self) -> None:
-        """Create the folders, or find that the folder can only be read.
-
-        Sets ``writable``. Raises ``OSError`` if the folder can be neither
-        written nor read.
-        """
-        try:
-            for folder in (self.directory, self.entries_dir, self.locks_dir, self.hashes_dir):
-                ensure_private_dir(folder)
-            self.writable = os.access(self.entries_dir, os.W_OK | os.X_OK)
-        except OSError:
-            if not self._readable():
-                raise
-            self.writable = False
-        if not self.writable and not self._readable():
-            raise PermissionError(f"{self.entries_dir} can be neither written nor read")
-
-    def _readable(self) -> bool:
-        return self.entries_dir.is_dir() and os.access(self.entries_dir, os.R_OK | os.X_OK)
-
-    def path_for(self, key: EntryKey) -> Path:
-        """Where the entry for ``key`` lives."""
-        return self.entries_dir / f"{key.digest}{ENTRY_SUFFIX}"
-
-    def lock_for(self, key: EntryKey, timeout: float) -> FileLock:
-        """A lock that processes computing ``key`` take turns on."""
-        return FileLock(self._lock_path(key.digest), timeout=timeout, mode=FILE_MODE)
 
     def read(self, key: EntryKey) -> tuple[Entry, EntryInfo] | None:
         """The verified entry for ``key``, or ``None`` if absent or damaged."""
@@ -196,44 +133,10 @@ class DiskStore:
         if self.max_bytes is not None:
             self.evict(self.max_bytes, keep=path)
 
-    def noted(self, nbytes: int) -> None:
-        """Count a file of ``nbytes`` written here by others (a remembered hash).
-
-        An eviction pass runs when the folder may be over ``max_bytes``, so
-        that files written without an entry (a server hashing uploads it
-        already has entries for) stay within the budget too.
-        """
-        if self.max_bytes is None:
-            return
-        if self._approx_bytes is not None:
-            self._approx_bytes += nbytes
-            if self._approx_bytes <= self.max_bytes:
-                return
-        else:
-            # A new process's first remembered hash (on a disk hit's path): the
-            # folder's size, file included, says whether anything must go.
-            total = self._folder_bytes()
-            if total <= self.max_bytes:
-                self._approx_bytes = total
-                return
-        self.evict(self.max_bytes)
-
-    def _folder_bytes(self) -> int:
-        """The bytes that count against ``max_bytes``: entries, hashes, temporary files."""
-        entries, hashes = (
-            _listing(self.entries_dir, ENTRY_SUFFIX),
-            _listing(self.hashes_dir, MEMO_SUFFIX),
-        )
-        return sum(f.size for files in (*entries, *hashes) for f in files)
-
     def touch(self, digest: str) -> None:
         """Mark the entry whose key digest is ``digest`` as just used."""
         with contextlib.suppress(OSError):
             os.utime(self._entry_path(digest))
-
-    def files(self) -> list[StoredFile]:
-        """Every entry file, least recently used first."""
-        return _listing(self.entries_dir, ENTRY_SUFFIX)[0]
 
     def scan(self) -> list[ScannedEntry]:
         """Every entry file, least recently used first, each verified.
@@ -262,159 +165,10 @@ class DiskStore:
         with open(path, "rb", buffering=0) as f:
             return self._read_bounded(f)[0]
 
-    def _entry_path(self, digest: str) -> str:
-        # Plain strings, not Path: this runs on every disk hit.
-        return os.path.join(self._entries, f"{digest}{ENTRY_SUFFIX}")
-
     def _read_bounded(self, f: io.RawIOBase) -> tuple[bytearray, os.stat_result]:
         """An open entry file's bytes, ``max_entry_bytes + 1`` at most, and its stat."""
         st = os.fstat(f.fileno())
         return _read_whole(f, min(st.st_size, self.max_entry_bytes + 1)), st
-
-    def evict(self, max_bytes: int, *, keep: Path | None = None) -> int:
-        """Remove files until the whole folder fits; returns how many entries went.
-
-        The folder's bytes are its entries, remembered hashes and temporary
-        files (lock files are empty). Temporary files a killed writer left go
-        first. Remembered hashes (a lost one costs a rehash, about a
-        millisecond per MB) go next, those of files that no longer exist
-        first, then the least recently used, down to their share of the
-        budget; then the least recently used entries; ``keep`` (the entry just
-        written, whose mtime may tie with older ones on a coarse clock) last.
-        The lock files of entries that are gone go too, unless a process
-        holds them.
-        """
-        # One listing of each folder (this runs after each write, and on a
-        # new process's first remembered hash): entries, hashes, temporary files.
-        entries, entry_temps = _listing(self.entries_dir, ENTRY_SUFFIX)
-        memos, memo_temps = _listing(self.hashes_dir, MEMO_SUFFIX)
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        temp_bytes = 0
-        for temp in (*entry_temps, *memo_temps):
-            # Counted unless removed here: a bound may overcount, never undercount.
-            if temp.last_used >= cutoff or not self._remove(temp.path):
-                temp_bytes += temp.size
-        memo_paths = {f.path for f in memos}
-        memo_bytes = sum(f.size for f in memos)
-        total = sum(f.size for f in entries) + memo_bytes + temp_bytes
-        gone: set[Path] = set()
-
-        def remove_while(over: Callable[[], bool], files: Iterable[StoredFile]) -> None:
-            nonlocal total, memo_bytes
-            for stored in files:
-                if not over():
-                    return
-                if self._remove(stored.path):
-                    total -= stored.size
-                    memo_bytes -= stored.size if stored.path in memo_paths else 0
-                    gone.add(stored.path)
-
-        if total > max_bytes:
-            # Reading memos to find vanished files only pays when over budget.
-            memos = _vanished_first(memos)
-            share = max_bytes // _MEMO_SHARE
-            remove_while(lambda: total > max_bytes and memo_bytes > share, memos)
-            others = [f for f in entries if f.path != keep]
-            just_written = [f for f in entries if f.path == keep]
-            remove_while(lambda: total > max_bytes, [*others, *memos, *just_written])
-        evicted = sum(f.path in gone for f in entries)
-        if evicted:
-            logger.debug("Evicted %d entries from %s", evicted, self.entries_dir)
-        self.remove_orphan_locks({f.path.stem for f in entries if f.path not in gone})
-        self._approx_bytes = total
-        return evicted
-
-    def remove_entry(self, path: Path) -> None:
-        """Remove the entry file at ``path`` and its lock file (unless someone holds it)."""
-        self._remove(path)
-        self._remove_lock(path.name.removesuffix(ENTRY_SUFFIX))
-
-    def tidy(self) -> None:
-        """Remove temporary files killed writers left, and lock files of absent entries."""
-        self.reap_temp_files()
-        self.remove_orphan_locks()
-
-    def clear(self) -> None:
-        """Remove every entry, every temporary file, and the lock files no one holds."""
-        for path in self._entry_paths():
-            self._remove(path)
-        # A writer still running only loses that write; clear means empty.
-        self.reap_temp_files(older_than=None)
-        self.remove_orphan_locks(set())
-
-    def reap_temp_files(self, older_than: float | None = STALE_TEMP_SECONDS) -> int:
-        """Remove temporary files older than ``older_than`` s (``None``: all); how many."""
-        cutoff = None if older_than is None else time.time() - older_than
-        removed = 0
-        for stored in self._temp_files():
-            if (cutoff is None or stored.last_used < cutoff) and self._remove(stored.path):
-                removed += 1
-        return removed
-
-    def remove_orphan_locks(self, live: set[str] | None = None) -> int:
-        """Remove lock files whose entry is absent and that no one holds; how many.
-
-        ``live`` holds the digests of the entries present, when known.
-        """
-        if live is None:
-            live = {path.name.removesuffix(ENTRY_SUFFIX) for path in self._entry_paths()}
-        removed = 0
-        for name in _names_in(self.locks_dir):
-            digest = name.removesuffix(LOCK_SUFFIX)
-            if name.endswith(LOCK_SUFFIX) and digest not in live and self._remove_lock(digest):
-                removed += 1
-        return removed
-
-    def _lock_path(self, digest: str) -> Path:
-        return self.locks_dir / f"{digest}{LOCK_SUFFIX}"
-
-    def _remove_lock(self, digest: str) -> bool:
-        """Unlink a key's lock file while holding it, unless someone else holds it.
-
-        The lock is only single flight: a second preparer costs time, never
-        correctness, since entries are written atomically. Taking the lock
-        without waiting leaves alone a file that a process holds (its waiters
-        queue on that very file). A process that opened the file just before
-        and locks it just after finds it unlinked (filelock checks the link
-        count after locking) and opens the new one.
-        """
-        path = self._lock_path(digest)
-        if not path.exists():
-            return False
-        lock = FileLock(path, timeout=0, mode=FILE_MODE)
-        try:
-            lock.acquire()
-        except (Timeout, OSError):
-            return False
-        try:
-            return self._remove(path)
-        finally:
-            with contextlib.suppress(OSError):
-                lock.release()
-
-    def _entry_paths(self) -> Iterator[Path]:
-        for name in _names_in(self.entries_dir):
-            if name.endswith(ENTRY_SUFFIX) and not name.startswith(TEMP_PREFIX):
-                yield self.entries_dir / name
-
-    def _temp_files(self) -> list[StoredFile]:
-        """Temporary files (of writers running or killed), least recently used first."""
-        temps = [*_listing(self.entries_dir, None)[1], *_listing(self.hashes_dir, None)[1]]
-        return sorted(temps, key=_last_used)
-
-    @staticmethod
-    def _remove(path: Path, inode: int | None = None) -> bool:
-        """Unlink ``path``; with ``inode``, only if no one has replaced it since. Whether it did."""
-        try:
-            if inode is not None and path.stat().st_ino != inode:
-                return False
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            logger.warning("Could not remove cache file %s: %s", path, exc)
-            return False
-        return True
 
 
 def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
@@ -431,56 +185,3 @@ def _read_whole(f: io.RawIOBase, size: int) -> bytearray:
     if filled < size:
         del data[filled:]
     return data
-
-
-def _listing(folder: Path, suffix: str | None) -> tuple[list[StoredFile], list[StoredFile]]:
-    """The files of ``folder`` named ``*suffix``, and its temporary files; each LRU first.
-
-    With ``suffix`` ``None``, only the temporary files (the first list is empty).
-    """
-    found: list[StoredFile] = []
-    temps: list[StoredFile] = []
-    try:
-        with os.scandir(folder) as scan:
-            items = list(scan)
-    except FileNotFoundError:
-        return found, temps
-    for item in items:
-        name = item.name
-        if name.startswith(TEMP_PREFIX):
-            kept = temps
-        elif suffix is not None and name.endswith(suffix):
-            kept = found
-        else:
-            continue
-        try:
-            st = item.stat()
-        except FileNotFoundError:
-            continue  # removed by someone else meanwhile
-        kept.append(StoredFile(folder / name, st.st_size, st.st_mtime))
-    found.sort(key=_last_used)
-    temps.sort(key=_last_used)
-    return found, temps
-
-
-def _last_used(stored: StoredFile) -> float:
-    return stored.last_used
-
-
-def _names_in(folder: Path) -> list[str]:
-    """The names in ``folder``; none if it does not exist."""
-    try:
-        with os.scandir(folder) as scan:
-            return [item.name for item in scan]
-    except FileNotFoundError:
-        return []
-
-
-def _vanished_first(memos: list[StoredFile]) -> list[StoredFile]:
-    """Remembered hashes of files that no longer exist, then the others; each LRU first."""
-
-    def vanished(memo: StoredFile) -> bool:
-        path = remembered_path(memo.path)
-        return path is None or not os.path.exists(path)
-
-    return sorted(memos, key=lambda memo: not vanished(memo))  # stable: LRU order kept

@@ -42,6 +42,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from cached_tts._entries.format import ENTRY_SUFFIX
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import SharedTier, StoredObject, TierSettings
@@ -62,8 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["ObjectStoreTier"]
 
 logger = logging.getLogger("cached_tts")
-
-ENTRY_SUFFIX: Final = ".safetensors"
 
 
 # Stores whose fsspec implementation turns pipe_file(mode="create") into a

@@ -11,10 +11,11 @@ that order, after memory and disk.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._tiers.base import SharedTier, TierSettings
@@ -25,12 +26,21 @@ from cached_tts._tiers.redis_settings import is_redis_url, redacted
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Remote", "open_env_tiers", "open_tiers", "split_urls"]
+__all__ = ["Remote", "open_env_tiers", "open_given_tiers", "open_tiers", "split_urls"]
 
 logger = logging.getLogger("cached_tts")
 
 #: One shared tier as a cache is given it.
 Remote: TypeAlias = "str | redis.Redis | SharedTier"
+
+
+class _RemoteFromEnv:
+    def __repr__(self) -> str:
+        return f"<${REMOTE_ENV} if set>"
+
+
+#: ``remote`` left out: the tiers ``$CACHED_TTS_REMOTE`` names, looked up when a cache is made.
+_REMOTE_FROM_ENV: Final = _RemoteFromEnv()
 
 
 def split_urls(text: str) -> list[str]:
@@ -86,6 +96,26 @@ def _open_url(
         "an object store's (s3://, gs://, az://, abfs://, file://, memory://): "
         "give one of those, or several separated by commas"
     )
+
+
+def open_given_tiers(
+    remote: Remote | Sequence[Remote] | _RemoteFromEnv | None,
+    settings: TierSettings | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[SharedTier, ...]:
+    """The shared tiers of a cache given ``remote``; left out, those ``$CACHED_TTS_REMOTE`` names.
+
+    The environment's tiers never raise here (:func:`open_env_tiers`); the
+    ones given do (:func:`open_tiers`).
+
+    >>> open_given_tiers(None)
+    ()
+    >>> [tier.name for tier in open_given_tiers("memory://voices/given")]
+    ['memory://voices/given']
+    """
+    if isinstance(remote, _RemoteFromEnv):
+        return open_env_tiers(os.environ.get(REMOTE_ENV, ""), settings, options)
+    return open_tiers(remote, settings, options)
 
 
 # The URLs of $CACHED_TTS_REMOTE already warned about in this process.

@@ -213,9 +213,9 @@ def _prepare_in_turn(model: Any, family: Family, clip: str | os.PathLike[str]) -
     with model_lock(model):
         saved = getattr(model, family.state, None)
         # The counter, not stats(): stats() lists the folder, which is slow for many voices.
-        before = model.cache._misses
+        before = model.cache._counts.misses
         try:
             getattr(model, family.method)(clip)
         finally:
             setattr(model, family.state, saved)
-        return "new" if model.cache._misses > before else "cached"
+        return "new" if model.cache._counts.misses > before else "cached"

@@ -87,14 +87,14 @@ class WaitForOtherProcess:
 
     def __init__(self, cache, monkeypatch):
         self.waiting, self.go = threading.Event(), threading.Event()
-        real = cache._acquire_process_lock
+        real = cache._disk._acquire_process_lock
 
         def parked(key, source):
             self.waiting.set()
             self.go.wait(WAIT)
             return real(key, source)
 
-        monkeypatch.setattr(cache, "_acquire_process_lock", parked)
+        monkeypatch.setattr(cache._disk, "_acquire_process_lock", parked)
 
 
 def in_thread(function):
