@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from cached_tts._keys.key import EntryKey
     from cached_tts._tiers.base import SharedTier, TierSettings
     from cached_tts._tiers.health import Backoff
-    from cached_tts._tiers.redis_settings import RemoteSettings
+    from cached_tts._tiers.redis.settings import RemoteSettings
     from cached_tts._tiers.stats import TierStats
     from cached_tts._wrapping.models import (
         CachedChatterboxMultilingualTTS,
@@ -91,7 +91,7 @@ _LAZY = {
     "CacheStats": "cached_tts._cache.stats",
     "TierStats": "cached_tts._tiers.stats",
     "refresh_fingerprint": "cached_tts._keys.fingerprint",
-    "RemoteSettings": "cached_tts._tiers.redis_settings",
+    "RemoteSettings": "cached_tts._tiers.redis.settings",
     "Backoff": "cached_tts._tiers.health",
     "SharedTier": "cached_tts._tiers.base",
     "TierSettings": "cached_tts._tiers.base",

@@ -13,7 +13,7 @@ from strategies import voice_entry
 from cached_tts._cli import main
 from cached_tts._cli.options import parse_duration, parse_size
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk.store import DiskStore
 from cached_tts.testing import write_voice_clip
 
 SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear", "rm"]

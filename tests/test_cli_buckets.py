@@ -26,9 +26,9 @@ from test_objectstore_s3 import object_of, put_raw
 
 from cached_tts._entries.format import encode
 from cached_tts._tiers.base import TierSettings
-from cached_tts._tiers.disk import DiskStore
-from cached_tts._tiers.objectstore import ObjectStoreTier
-from cached_tts._tiers.objectstore_open import open_object_store
+from cached_tts._tiers.disk.store import DiskStore
+from cached_tts._tiers.objectstore.opening import open_object_store
+from cached_tts._tiers.objectstore.tier import ObjectStoreTier
 
 # fixtures shared with test_cli_remote
 __all__ = ["_no_remote_from_the_environment", "fake_model", "folder", "voices"]

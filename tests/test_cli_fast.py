@@ -56,9 +56,11 @@ def test_the_command_lines_own_modules_import_no_torch():
         cache = types.ModuleType("cached_tts._cache.cache")
         cache.default_cache_dir = lambda: "/tmp/cache"
         cache.DEFAULT_MAX_DISK_BYTES = 1 << 30
-        remote = types.ModuleType("cached_tts._tiers.redis")
+        remote = types.ModuleType("cached_tts._tiers.redis.tier")
         remote.REMOTE_ENV = "CACHED_TTS_REMOTE"
-        sys.modules.update({"cached_tts._cache.cache": cache, "cached_tts._tiers.redis": remote})
+        sys.modules.update(
+            {"cached_tts._cache.cache": cache, "cached_tts._tiers.redis.tier": remote}
+        )
         import cached_tts
         from cached_tts._cli import _parser
         from cached_tts import _ipython

@@ -12,7 +12,7 @@ import pytest
 from strategies import voice_entry
 
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk.store import DiskStore
 from cached_tts.testing import write_voice_clip
 
 pexpect = pytest.importorskip("pexpect")

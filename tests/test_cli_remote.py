@@ -20,9 +20,9 @@ from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
-from cached_tts._tiers.disk import DiskStore
-from cached_tts._tiers.redis import RemoteTier
-from cached_tts._tiers.redis_settings import RemoteSettings
+from cached_tts._tiers.disk.store import DiskStore
+from cached_tts._tiers.redis.settings import RemoteSettings
+from cached_tts._tiers.redis.tier import RemoteTier
 from cached_tts.testing import write_voice_clip
 
 SUBCOMMANDS = ["demo", "say", "warm", "ls", "stats", "verify", "prune", "clear", "rm"]

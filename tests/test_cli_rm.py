@@ -9,7 +9,7 @@ from cached_tts import ConditionalCache, EntryKey
 from cached_tts._cli import main
 from cached_tts._cli.options import CommandError
 from cached_tts._cli.remove import _resolve
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk.store import DiskStore
 
 
 def entry():

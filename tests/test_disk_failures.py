@@ -14,10 +14,10 @@ from strategies import voice_entry
 from cached_tts._cache.cache import ConditionalCache
 from cached_tts._entries.entry import Entry
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers import disk as _store
-from cached_tts._tiers import disk_tier as _disk_tier
 from cached_tts._tiers import health as _health
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk import store as _store
+from cached_tts._tiers.disk import tier as _disk_tier
+from cached_tts._tiers.disk.store import DiskStore
 
 
 def key_for(n: int) -> EntryKey:

@@ -40,7 +40,7 @@ def guide_acl_rules() -> list[str]:
 
 
 def test_the_guides_acl_allows_every_command_the_lua_scripts_run():
-    from cached_tts._tiers import redis as _remote
+    from cached_tts._tiers.redis import tier as _remote
 
     scripts = _remote._READ_BOUNDED + _remote._DELETE_DAMAGE + _remote._DELETE_IF_EQUAL
     called = set(re.findall(r'redis\.call\("(\w+)"', scripts))
@@ -83,7 +83,7 @@ def test_a_worker_with_exactly_the_guides_redis_permissions_works(tmp_path, redi
 
 
 def test_the_readme_states_both_back_off_policies():
-    from cached_tts._tiers.disk_tier import _DISK_BACKOFF
+    from cached_tts._tiers.disk.tier import _DISK_BACKOFF
 
     readme = (ROOT / "README.md").read_text()
     (row,) = [line for line in readme.splitlines() if line.startswith("| `backoff` |")]

@@ -17,7 +17,7 @@ from cached_tts._entries import entry as _entry
 from cached_tts._entries.entry import Entry, _exaggeration_copier
 from cached_tts._entries.format import encode
 from cached_tts._tiers.memory import MemoryTier
-from cached_tts._tiers.objectstore_open import open_object_store
+from cached_tts._tiers.objectstore.opening import open_object_store
 from cached_tts._wrapping.voice import model_lock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Windows cannot fork")

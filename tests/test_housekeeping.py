@@ -18,8 +18,8 @@ from cached_tts._entries.entry import Entry
 from cached_tts._keys import hashing as _hashing
 from cached_tts._keys.hashing import FileHasher, remembered_path
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.disk import DiskStore
-from cached_tts._tiers.disk_eviction import STALE_TEMP_SECONDS
+from cached_tts._tiers.disk.eviction import STALE_TEMP_SECONDS
+from cached_tts._tiers.disk.store import DiskStore
 
 LONG_AGO = time.time() - 86400
 

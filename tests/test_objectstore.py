@@ -19,7 +19,7 @@ from cached_tts._forksafe import renew_all
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import TierSettings
 from cached_tts._tiers.health import Backoff
-from cached_tts._tiers.objectstore_open import is_object_store_url, open_object_store
+from cached_tts._tiers.objectstore.opening import is_object_store_url, open_object_store
 from cached_tts._tiers.open_once import OpenOnce
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
@@ -121,7 +121,7 @@ def test_a_file_writer_that_loses_the_race_after_writing_leaves_no_trace(tmp_pat
         (tmp_path / "bucket" / "prod" / f"{KEY.digest}.safetensors").write_bytes(b"theirs")
         real_link(src, dst)
 
-    monkeypatch.setattr("cached_tts._tiers.object_calls.os.link", another_writer_first)
+    monkeypatch.setattr("cached_tts._tiers.objectstore.calls.os.link", another_writer_first)
     tier.put(KEY, encoded())
     assert stored(tier, KEY) == b"theirs"
     assert sorted(p.name for p in (tmp_path / "bucket" / "prod").iterdir()) == [
@@ -295,7 +295,7 @@ def test_a_write_to_a_hung_mount_costs_a_put_its_deadline_then_a_back_off(tmp_pa
     def hung_write(*_args):
         mount_answers.wait()
 
-    monkeypatch.setattr("cached_tts._tiers.objectstore.link_new_file", hung_write)
+    monkeypatch.setattr("cached_tts._tiers.objectstore.tier.link_new_file", hung_write)
     try:
         assert returns_while_hung(lambda: tier.put(OTHER_KEY, encoded(key=OTHER_KEY))) == [None]
         assert not mount_answers.is_set()
@@ -353,7 +353,7 @@ def refuse_writes(tier, monkeypatch):
         raise PermissionError("Permission denied")
 
     # file:// writes through the os module (root may write anywhere, so no chmod).
-    monkeypatch.setattr("cached_tts._tiers.object_calls.tempfile.mkstemp", unwritable_folder)
+    monkeypatch.setattr("cached_tts._tiers.objectstore.calls.tempfile.mkstemp", unwritable_folder)
 
 
 def test_a_refused_write_warns_once_and_the_tier_goes_on_reading(url, caplog, monkeypatch):

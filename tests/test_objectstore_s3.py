@@ -18,7 +18,7 @@ from test_objectstore import KEY, LIMIT, OTHER_KEY, encoded, oversized
 from cached_tts._entries.format import decode
 from cached_tts._tiers.base import TierSettings
 from cached_tts._tiers.health import Backoff
-from cached_tts._tiers.objectstore_open import open_object_store
+from cached_tts._tiers.objectstore.opening import open_object_store
 
 # Timeouts a loaded test machine always meets, where a test is not about them.
 PATIENT = TierSettings(connect_timeout=5.0, read_timeout=30.0)

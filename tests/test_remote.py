@@ -16,9 +16,9 @@ from strategies import voice_entry
 from cached_tts import ConditionalCache, EntryKey, RemoteSettings
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import decode, encode
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk.store import DiskStore
 from cached_tts._tiers.health import Backoff
-from cached_tts._tiers.redis import open_remote
+from cached_tts._tiers.redis.tier import open_remote
 
 # Short back-offs so that recovery is observable within a test.
 FAST = RemoteSettings(backoff=Backoff(initial=0.2, maximum=0.4), lease_seconds=5.0)

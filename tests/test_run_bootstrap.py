@@ -19,7 +19,7 @@ import cached_tts
 from cached_tts._bootstrap import sitecustomize
 from cached_tts._cache import cache as _cache
 from cached_tts._cli import runner as _runner
-from cached_tts._tiers import redis as _remote
+from cached_tts._tiers.redis import tier as _remote
 
 ROOT = Path(cached_tts.__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

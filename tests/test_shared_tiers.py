@@ -22,9 +22,9 @@ from cached_tts._cache.forget import Erased, erase_content
 from cached_tts._entries.format import decode, encode
 from cached_tts._tiers.base import TierSettings
 from cached_tts._tiers.health import Backoff
-from cached_tts._tiers.objectstore import ObjectStoreTier
-from cached_tts._tiers.objectstore_open import open_object_store
-from cached_tts._tiers.redis import RemoteTier
+from cached_tts._tiers.objectstore.opening import open_object_store
+from cached_tts._tiers.objectstore.tier import ObjectStoreTier
+from cached_tts._tiers.redis.tier import RemoteTier
 from cached_tts._tiers.shared import open_tiers
 
 

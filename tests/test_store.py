@@ -17,7 +17,7 @@ from cached_tts import ConditionalCache
 from cached_tts._atomic import TEMP_PREFIX
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import TierSettings
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk.store import DiskStore
 
 
 def key_for(n):

@@ -11,7 +11,7 @@ import pytest
 from strategies import voice_entry
 
 from cached_tts import ConditionalCache, EntryKey
-from cached_tts._tiers.touch import Toucher
+from cached_tts._tiers.disk.touch import Toucher
 
 KEY = EntryKey(content="c" * 64, weights="w", settings=(("device", "cpu"),))
 

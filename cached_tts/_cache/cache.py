@@ -29,7 +29,7 @@ from cached_tts._keys.clip import Clip, clip_of
 from cached_tts._keys.fingerprint import model_fingerprint
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import Found, TierSettings
-from cached_tts._tiers.disk_tier import (
+from cached_tts._tiers.disk.tier import (
     _DEFAULT_DIR,
     CACHE_DIR_ENV,
     DiskTier,
@@ -37,11 +37,11 @@ from cached_tts._tiers.disk_tier import (
     default_cache_dir,
 )
 from cached_tts._tiers.memory import MemoryTier
-from cached_tts._tiers.redis import REMOTE_ENV
+from cached_tts._tiers.redis.tier import REMOTE_ENV
 from cached_tts._tiers.shared import _REMOTE_FROM_ENV, Remote, _RemoteFromEnv, open_given_tiers
 
 if TYPE_CHECKING:
-    from cached_tts._tiers.disk import DiskStore
+    from cached_tts._tiers.disk.store import DiskStore
 
 __all__ = [
     "CACHE_DIR_ENV",

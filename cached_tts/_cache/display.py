@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cached_tts._entries.format import EntryInfo
-    from cached_tts._tiers.disk import ScannedEntry
+    from cached_tts._tiers.disk.store import ScannedEntry
 
 __all__ = [
     "EntryRow",

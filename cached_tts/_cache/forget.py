@@ -24,7 +24,7 @@ from cached_tts._keys.hashing import sha256_file
 from cached_tts._tiers.base import SharedTier
 
 if TYPE_CHECKING:
-    from cached_tts._tiers.disk import DiskStore
+    from cached_tts._tiers.disk.store import DiskStore
 
 __all__ = ["Erased", "clip_hash", "erase_content", "erase_digests", "match_prefixes"]
 

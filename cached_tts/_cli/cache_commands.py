@@ -168,7 +168,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def _tier_lines(remote: list[dict[str, Any]] | None) -> list[str]:
-    from cached_tts._tiers.redis import REMOTE_ENV
+    from cached_tts._tiers.redis.tier import REMOTE_ENV
 
     if remote is None:
         return [f"{'Shared tiers:':<21}not in use (--remote URL,... or ${REMOTE_ENV})"]

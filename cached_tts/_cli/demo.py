@@ -20,7 +20,7 @@ from cached_tts._cache.cache import ConditionalCache
 from cached_tts._cli.loading import hub_reachable, load_model
 from cached_tts._cli.progress import quiet_upstream
 from cached_tts._exceptions import WeightsUnavailableError
-from cached_tts._tiers.redis_settings import redacted
+from cached_tts._tiers.redis.settings import redacted
 
 __all__ = ["run_demo"]
 

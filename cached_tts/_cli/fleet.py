@@ -21,7 +21,7 @@ from cached_tts._entries.format import EntryInfo, check
 
 if TYPE_CHECKING:
     from cached_tts._tiers.base import SharedTier
-    from cached_tts._tiers.redis_settings import RemoteSettings
+    from cached_tts._tiers.redis.settings import RemoteSettings
 
 __all__ = ["StoredValue", "fleet_tiers", "read_values", "warn_if_unreachable"]
 
@@ -44,7 +44,7 @@ def fleet_tiers(urls: str | None) -> Iterator[list[SharedTier]]:
     A store's failure, while opening or later in the block, becomes a
     :class:`CommandError` naming the tier.
     """
-    from cached_tts._tiers.redis_settings import redacted
+    from cached_tts._tiers.redis.settings import redacted
     from cached_tts._tiers.shared import open_tiers, split_urls
 
     if urls is None:
@@ -80,7 +80,7 @@ def command_settings() -> RemoteSettings:
     more of a value than a lookup does (the default ``max_value_bytes``), and
     calls a larger one damage, as a lookup would.
     """
-    from cached_tts._tiers.redis_settings import RemoteSettings
+    from cached_tts._tiers.redis.settings import RemoteSettings
 
     return RemoteSettings(connect_timeout=2.0, read_timeout=10.0)
 

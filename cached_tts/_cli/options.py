@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from cached_tts._cache.cache import default_cache_dir
 from cached_tts._cache.display import format_bytes, plural
 from cached_tts._exceptions import CachedTTSError
-from cached_tts._tiers.redis import REMOTE_ENV
+from cached_tts._tiers.redis.tier import REMOTE_ENV
 
 if TYPE_CHECKING:
-    from cached_tts._tiers.disk import DiskStore
+    from cached_tts._tiers.disk.store import DiskStore
 
 __all__ = [
     "CommandError",
@@ -57,7 +57,7 @@ def store_of(args: argparse.Namespace) -> DiskStore:
 
     A folder that does not exist yet is fine: it holds no entries.
     """
-    from cached_tts._tiers.disk import DiskStore
+    from cached_tts._tiers.disk.store import DiskStore
 
     folder = cache_dir_of(args)
     entries = folder / "entries"

@@ -132,8 +132,8 @@ def execute(argv: list[str]) -> int:
 
 def _check_remote(parser: argparse.ArgumentParser, remote: str) -> None:
     """A usage error for a URL that names no kind of shared tier, before the command starts."""
-    from cached_tts._tiers.objectstore_open import is_object_store_url
-    from cached_tts._tiers.redis_settings import is_redis_url, redacted
+    from cached_tts._tiers.objectstore.opening import is_object_store_url
+    from cached_tts._tiers.redis.settings import is_redis_url, redacted
     from cached_tts._tiers.shared import split_urls
 
     for url in split_urls(remote):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import argparse
 
     from cached_tts._tiers.base import SharedTier
-    from cached_tts._tiers.disk import DiskStore
+    from cached_tts._tiers.disk.store import DiskStore
 
 __all__ = ["confirm", "run_clear", "run_prune", "run_verify"]
 
@@ -130,7 +130,7 @@ def run_prune(args: argparse.Namespace) -> int:
     With --remote, --older-than also removes shared entries by their creation time.
     """
     from cached_tts._cli.fleet import fleet_tiers
-    from cached_tts._tiers.redis_settings import redacted
+    from cached_tts._tiers.redis.settings import redacted
 
     if args.older_than is None and args.max_bytes is None:
         args.usage_error("give --older-than, --max-bytes or both")

@@ -47,7 +47,7 @@ def open_cache(args: argparse.Namespace) -> ConditionalCache:
     Memory only is a choice (``--no-disk``), never a silent fallback.
     """
     from cached_tts._cache.cache import ConditionalCache
-    from cached_tts._tiers.disk import DiskStore
+    from cached_tts._tiers.disk.store import DiskStore
 
     remote = remote_of(args)
     if remote is not None:
@@ -194,7 +194,7 @@ def _unstored(args: argparse.Namespace, cache: ConditionalCache, keys: list[Any]
 def run_warm(args: argparse.Namespace) -> int:
     """Prepare every voice into the cache and summarize."""
     from cached_tts._cli.profiles import recording_keys
-    from cached_tts._tiers.redis_settings import redacted
+    from cached_tts._tiers.redis.settings import redacted
     from cached_tts._wrapping.warm import WarmSummary, find_voices, warm
 
     if args.no_disk and remote_of(args) is None:

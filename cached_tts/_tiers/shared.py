@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from cached_tts._forksafe import renew_after_fork
 from cached_tts._tiers.base import SharedTier, TierSettings
-from cached_tts._tiers.objectstore_open import is_object_store_url, open_object_store
-from cached_tts._tiers.redis import REMOTE_ENV, open_remote
-from cached_tts._tiers.redis_settings import is_redis_url, redacted
+from cached_tts._tiers.objectstore.opening import is_object_store_url, open_object_store
+from cached_tts._tiers.redis.settings import is_redis_url, redacted
+from cached_tts._tiers.redis.tier import REMOTE_ENV, open_remote
 
 if TYPE_CHECKING:
     import redis

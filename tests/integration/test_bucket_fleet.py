@@ -10,7 +10,7 @@ from racing import race
 from cached_tts import CachedChatterboxTTS, ConditionalCache
 from cached_tts._entries.format import check
 from cached_tts._tiers.base import TierSettings
-from cached_tts._tiers.objectstore_open import open_object_store
+from cached_tts._tiers.objectstore.opening import open_object_store
 from cached_tts.testing import assert_same_conditionals, random_model
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from cached_tts._exceptions import ContentChangedError
 from cached_tts._keys import key as _keys
 from cached_tts._keys import versions as _versions
 from cached_tts._keys.hashing import FileHasher
-from cached_tts._tiers.disk import DiskStore
+from cached_tts._tiers.disk.store import DiskStore
 from cached_tts._wrapping.cache_choice import cache_in_use
 from cached_tts._wrapping.wrappers import model_lock
 from cached_tts.testing import random_model, write_voice_clip

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import Found, SharedTier, StoredObject, TierSettings
-from cached_tts._tiers.redis_settings import RemoteSettings, redacted
+from cached_tts._tiers.redis.settings import RemoteSettings, redacted
 
 if TYPE_CHECKING:
     import redis

@@ -1,6 +1,6 @@
 """The disk folder as a cache's tier: lookups that never raise, turns across processes.
 
-:class:`~cached_tts._tiers.disk.DiskStore` reads and writes the folder and
+:class:`~cached_tts._tiers.disk.store.DiskStore` reads and writes the folder and
 raises its errors: the command line's housekeeping must say when it cannot.
 A cache uses the folder through a :class:`DiskTier` instead, with verbs like a
 shared tier's (:class:`~cached_tts._tiers.base.SharedTier`): :meth:`~DiskTier.get`,
@@ -8,7 +8,7 @@ shared tier's (:class:`~cached_tts._tiers.base.SharedTier`): :meth:`~DiskTier.ge
 logged and skipped, and a folder that keeps failing is set aside for a while
 (its :class:`~cached_tts._tiers.health.Health`), so the cache goes on in memory.
 
-It also marks the entries of memory hits as used (:mod:`cached_tts._tiers.touch`),
+It also marks the entries of memory hits as used (:mod:`cached_tts._tiers.disk.touch`),
 so that eviction keeps what the process uses most. Without a folder
 (``cache_dir=None``, or one that cannot be used) every verb is a quiet no-op.
 """
@@ -30,9 +30,9 @@ from cached_tts._entries.format import check
 from cached_tts._keys.hashing import FileHasher
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import TierSettings, size_problem
-from cached_tts._tiers.disk import DiskStore, StoredFile
+from cached_tts._tiers.disk.store import DiskStore, StoredFile
+from cached_tts._tiers.disk.touch import Held, Toucher
 from cached_tts._tiers.health import Backoff, Health
-from cached_tts._tiers.touch import Held, Toucher
 
 __all__ = ["CACHE_DIR_ENV", "DiskTier", "default_cache_dir"]
 

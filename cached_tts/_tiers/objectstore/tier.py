@@ -47,7 +47,7 @@ from cached_tts._forksafe import renew_after_fork
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import SharedTier, StoredObject, TierSettings
 from cached_tts._tiers.deadline import DeadlineRunner
-from cached_tts._tiers.object_calls import (
+from cached_tts._tiers.objectstore.calls import (
     error_code,
     link_new_file,
     lost_race,
@@ -111,7 +111,7 @@ class ObjectStoreTier(SharedTier):
     def location(self, digest: str) -> str:
         """The URL of the object named ``digest``.
 
-        >>> from cached_tts._tiers.objectstore_open import open_object_store
+        >>> from cached_tts._tiers.objectstore.opening import open_object_store
         >>> open_object_store("s3://voices/prod").location("d" * 64)[-20:]
         'dddddddd.safetensors'
         """

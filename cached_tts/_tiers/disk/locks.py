@@ -15,7 +15,7 @@ from filelock import FileLock, Timeout
 
 from cached_tts._entries.format import ENTRY_SUFFIX
 from cached_tts._keys.key import EntryKey
-from cached_tts._tiers.disk_folder import DiskFolder, _names_in
+from cached_tts._tiers.disk.folder import DiskFolder, _names_in
 
 __all__ = ["FILE_MODE", "LOCK_SUFFIX", "LockingFolder"]
 

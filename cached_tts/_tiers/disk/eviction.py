@@ -17,8 +17,8 @@ from pathlib import Path
 
 from cached_tts._entries.format import ENTRY_SUFFIX
 from cached_tts._keys.hashing import MEMO_SUFFIX, remembered_path
-from cached_tts._tiers.disk_folder import StoredFile, _listing
-from cached_tts._tiers.disk_locks import LockingFolder
+from cached_tts._tiers.disk.folder import StoredFile, _listing
+from cached_tts._tiers.disk.locks import LockingFolder
 
 __all__ = ["STALE_TEMP_SECONDS", "BoundedFolder"]
 

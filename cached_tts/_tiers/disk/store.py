@@ -24,10 +24,10 @@ A folder that cannot be written (a cache baked into an image, a read-only
 volume, a folder another user warmed) is still read: ``writable`` says which.
 
 :class:`DiskStore` is built in layers, a module each: the folder's layout and
-listing (:mod:`~cached_tts._tiers.disk_folder`), the per-key lock files
-(:mod:`~cached_tts._tiers.disk_locks`), eviction and tidying
-(:mod:`~cached_tts._tiers.disk_eviction`), and here reading and writing
-entries. A cache uses it through :mod:`~cached_tts._tiers.disk_tier`.
+listing (:mod:`~cached_tts._tiers.disk.folder`), the per-key lock files
+(:mod:`~cached_tts._tiers.disk.locks`), eviction and tidying
+(:mod:`~cached_tts._tiers.disk.eviction`), and here reading and writing
+entries. A cache uses it through :mod:`~cached_tts._tiers.disk.tier`.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from cached_tts._entries.format import EntryInfo, check, decode, encode
 from cached_tts._exceptions import DamagedEntryError
 from cached_tts._keys.key import EntryKey
 from cached_tts._tiers.base import size_problem
-from cached_tts._tiers.disk_eviction import BoundedFolder
-from cached_tts._tiers.disk_folder import StoredFile
+from cached_tts._tiers.disk.eviction import BoundedFolder
+from cached_tts._tiers.disk.folder import StoredFile
 
 if TYPE_CHECKING:
     from cached_tts._entries.entry import Entry

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cached_tts._tiers.base import TierSettings
-from cached_tts._tiers.object_calls import OBJECT_STORE_PROTOCOLS
-from cached_tts._tiers.objectstore import ObjectStoreTier
-from cached_tts._tiers.redis_settings import redacted
+from cached_tts._tiers.objectstore.calls import OBJECT_STORE_PROTOCOLS
+from cached_tts._tiers.objectstore.tier import ObjectStoreTier
+from cached_tts._tiers.redis.settings import redacted
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
