@@ -1,11 +1,12 @@
 """Tiers: where entries are kept, each behind the same few verbs.
 
-Above the entries. ``base`` is what every shared tier does (the interface the
-cache and the command line call), ``memory`` the in-process LRU, ``disk`` the
-verified folder (with ``touch``, which refreshes a hit's last use away from the
-hit), ``redis`` and ``objectstore`` the fleet's shared tiers, and ``shared``
-opens them from URLs. ``health``, ``deadline``, ``open_once`` and ``checks``
-are the policy every tier shares: when a failing tier is skipped, calls given a
-deadline, a client opened once per process, and settings checked when built.
-A new shared tier is one module here that implements ``base.SharedTier``.
+Above the entries. ``base`` is what every shared tier does (``SharedTier``,
+the interface the cache and the command line call); ``memory`` is the
+in-process LRU; ``disk/``, ``redis/`` and ``objectstore/`` are one folder per
+tier that keeps files or talks to a server; ``shared`` opens the shared tiers
+from URLs. ``health``, ``deadline``, ``open_once`` and ``checks`` are the policy
+every tier shares: when a failing tier is skipped, calls given a deadline, a
+client opened once per process, settings checked when built; ``stats`` is what
+one shared tier has done. A new shared tier is one more folder (or module) here
+with a subclass of ``base.SharedTier``, and one line in ``shared``.
 """
