@@ -140,24 +140,32 @@ def test_a_folder_that_keeps_failing_is_set_aside_and_comes_back(
     assert back[0].levelno == logging.INFO
 
 
-def test_a_failure_between_check_and_use_never_raises(tmp_path, monkeypatch):
-    """Another thread's disk failure, forced between a check of the store and its use."""
+@pytest.mark.parametrize("listing", ["succeeds", "fails"])
+def test_a_failure_between_check_and_use_never_raises(tmp_path, monkeypatch, listing):
+    """Another thread's disk failures, forced while stats() lists the folder it checked."""
     folder = tmp_path / "cache"
     cache = ConditionalCache(folder)
     cache.get_or_prepare(key_for(1), Prepare().of(1))
     monkeypatch.setattr(
         _store, "write_atomically", FailingSeam(_store.write_atomically, errno.EIO, times=10**9)
     )
+    real_files = DiskStore.files
+    calls = []
 
-    def another_thread_fails(_store_self) -> bool:
-        monkeypatch.delattr(DiskStore, "__bool__")
+    def another_thread_fails_mid_listing(store_self):
+        calls.append(store_self)
         for n in range(5):  # enough failures to set the folder aside
             cache._disk.put(key_for(100 + n), b"never written")
-        return True
+        if listing == "fails":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_files(store_self)
 
-    monkeypatch.setattr(DiskStore, "__bool__", another_thread_fails, raising=False)
+    monkeypatch.setattr(DiskStore, "files", another_thread_fails_mid_listing)
 
-    assert cache.stats().disk_entries == 1
+    stats = cache.stats()
+    assert calls == [cache._store]  # the interleaving was forced
+    assert stats.disk_entries == (1 if listing == "succeeds" else 0)
+    assert stats.disk_tier
 
 
 # -- a read-only folder ---------------------------------------------------------
