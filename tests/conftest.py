@@ -49,8 +49,9 @@ def pytest_configure(config):  # noqa: ARG001 -- pytest's hook signature
     if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
         import torch
 
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # the worker's whole life, by design
+        # A count set by hand (OMP_NUM_THREADS=2 make test) wins over the share.
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        threads = int(os.environ.setdefault("OMP_NUM_THREADS", share))  # for the worker's life
         torch.set_num_threads(threads)
 
 
