@@ -39,7 +39,8 @@ def pytest_configure(config):  # noqa: ARG001 -- pytest's hook signature
     """Under pytest-xdist, each worker's torch gets its share of the cores, not all of them.
 
     ``make test`` runs two workers on two cores; torch's default of one thread per
-    core would put four busy threads on them, which measured slower. The
+    core would put four busy threads on them: four integration files took 191 s so,
+    125 s with one thread per worker (measured on the project's 2-core machine). The
     processes that tests start inherit ``OMP_NUM_THREADS``: they run with the
     same thread count as the worker, which matters beyond speed, because the bits
     a preparation computes depend on it, and tests compare a child's results
