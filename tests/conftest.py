@@ -34,6 +34,28 @@ if _profile:
     settings.load_profile(_profile)
 
 
+# -- pytest-xdist: workers share the cores ----------------------------------------
+def pytest_configure(config):  # noqa: ARG001 -- pytest's hook signature
+    """Under pytest-xdist, each worker's torch gets its share of the cores, not all of them.
+
+    ``make test`` runs two workers on two cores; torch's default of one thread per
+    core would put four busy threads on them: four integration files took 191 s so,
+    125 s with one thread per worker (measured on the project's 2-core machine). The
+    processes that tests start inherit ``OMP_NUM_THREADS``: they run with the
+    same thread count as the worker, which matters beyond speed, because the bits
+    a preparation computes depend on it, and tests compare a child's results
+    bitwise with the worker's.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
+        import torch
+
+        # A count set by hand (OMP_NUM_THREADS=2 make test) wins over the share.
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        threads = int(os.environ.setdefault("OMP_NUM_THREADS", share))  # for the worker's life
+        torch.set_num_threads(threads)
+
+
 def started_server():
     """A real redis-server on a free loopback port; skips the test when there is none."""
     if REDIS_SERVER is None:

@@ -23,12 +23,35 @@ class RedisServer:
     def __init__(self, port: int | None = None) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError("redis-server is not installed")
+        self._port_given = port is not None
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="cached-tts-redis-")
         self.process: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     def start(self) -> RedisServer:
+        """Start, on a new free port if the first one was taken meanwhile.
+
+        Between :func:`free_port` closing its probe and redis-server binding,
+        another process (a parallel pytest worker) may take the port. A restart
+        keeps the port: tests restart a server to find it where it was.
+        """
+        attempts = 1 if self._started or self._port_given else 5
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+                self.url = f"redis://127.0.0.1:{self.port}/0"
+            else:
+                break
+        self._started = True
+        return self
+
+    def _start_once(self) -> None:
         self.process = subprocess.Popen(
             [
                 str(REDIS_SERVER),
@@ -49,15 +72,27 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return self
+                if self._answers_as_ours():
+                    return
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.05)
+
+    def _answers_as_ours(self) -> bool:
+        """Whether the server on the port is the process started here, not another's."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+            conn.sendall(b"INFO server\r\n")
+            answer = b""
+            while b"process_id:" not in answer or not answer.endswith(b"\r\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return False
+                answer += chunk
+        assert self.process is not None
+        return f"process_id:{self.process.pid}\r\n".encode() in answer
 
     def kill(self) -> None:
         """SIGKILL: the server dies mid-run, as a crashed host would."""

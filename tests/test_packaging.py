@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+# Building, installing and running the wheel takes a minute of a two-core
+# machine: make test leaves it to CI (.ci/run), which runs every test.
+pytestmark = pytest.mark.ci_only
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cached_tts"
 
