@@ -60,7 +60,7 @@ def test_a_key_module_importing_the_wrapping_layer_breaks_the_layers(tree):
     add_import(tree / "cached_tts/_keys/clip.py", "from cached_tts._wrapping import models")
     result = lint_imports(tree)
     assert result.returncode == 1, result.stdout
-    assert "cached_tts._keys.key is not allowed to import cached_tts._wrapping" in result.stdout
+    assert "cached_tts._keys is not allowed to import cached_tts._wrapping" in result.stdout
     assert "cached_tts._keys.clip -> cached_tts._wrapping.models" in result.stdout
 
 
@@ -70,7 +70,7 @@ def test_a_tier_importing_the_notebook_through_the_package_breaks_the_layers(tre
     add_import(tree / "cached_tts/_tiers/memory.py", "import cached_tts")
     result = lint_imports(tree)
     assert result.returncode == 1, result.stdout
-    assert "cached_tts._tiers.base is not allowed to import cached_tts._ipython" in result.stdout
+    assert "cached_tts._tiers is not allowed to import cached_tts._ipython" in result.stdout
 
 
 def test_a_cycle_inside_one_folder_breaks_the_acyclic_contract(tree):
