@@ -6,6 +6,7 @@ Ctrl-C and Ctrl-D arrive as keys, and the progress display is live.
 """
 
 import os
+import signal
 import sys
 
 import pytest
@@ -20,6 +21,17 @@ pexpect = pytest.importorskip("pexpect")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C reaches the child as it reaches a command typed at a shell.
+
+    A suite started in the background (``make test &``, some CI runners) runs
+    with SIGINT ignored, which every child would inherit, and Python leaves an
+    ignored SIGINT ignored: the Ctrl-C tests would wait for an exit that never
+    comes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*argv, timeout=60):
     env = {**os.environ, "PYTHONPATH": ROOT, "COLUMNS": "100", "TERM": "xterm"}
     child = pexpect.spawn(
@@ -29,6 +41,7 @@ def spawn(*argv, timeout=60):
         encoding="utf-8",
         timeout=timeout,
         dimensions=(24, 100),
+        preexec_fn=as_from_a_terminal,
     )
     child.logfile_read = None
     return child
