@@ -22,7 +22,7 @@ lint: $(STAMP)
 
 # Two workers (pytest-xdist); --dist loadfile keeps each file's module fixtures on one worker,
 # and a crashed worker ends the run rather than hang it. The tests marked ci_only (building and
-# installing the wheel) are left to CI: .ci/run sets MARKS= to run every test.
+# installing the wheel, the benchmark) are left to CI: .ci/run sets MARKS= to run every test.
 MARKS ?= not ci_only
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart 0 -m "$(MARKS)" --durations=15

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-pytestmark = pytest.mark.slow
+# The benchmark is a tool for working on cached-tts, not a promise to users: CI keeps it
+# running (.ci/run), make test leaves it out.
+pytestmark = [pytest.mark.slow, pytest.mark.ci_only]
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 BENCH = BENCHMARKS / "bench.py"
