@@ -53,6 +53,8 @@ def set_fallback_cache(cache: ConditionalCache | None) -> None:
 
 
 def cache_property() -> property:
+    """The ``cache`` property of a cached class: its own cache, else :func:`fallback_cache`."""
+
     def get(self: Any) -> ConditionalCache:
         return self.__dict__.get(_CACHE_ATTR) or fallback_cache()
 
