@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from cached_tts._cache.singleflight import SingleFlight
-from cached_tts._cache.stats import CacheStats, HitCounts
+from cached_tts._cache.stats import CacheStats, HitCounts, stats_html, stats_text
 from cached_tts._entries.entry import Entry
 from cached_tts._entries.format import encode
 from cached_tts._forksafe import renew_after_fork
@@ -153,13 +153,9 @@ class ConditionalCache:
         return f"<ConditionalCache {where}: {len(self._memory)} entries in memory>"
 
     def _repr_html_(self) -> str:
-        from cached_tts._cache.stats import stats_html
-
         return stats_html(self.stats(), title=repr(self))
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from cached_tts._cache.stats import stats_text
-
         printer.text(repr(self) if cycle else stats_text(self.stats(), title=repr(self)))
 
     # -- keys -------------------------------------------------------------

@@ -86,9 +86,6 @@ class CacheStats:
         printer.text(repr(self) if cycle else stats_text(self))
 
 
-# -- how stats read ----------------------------------------------------------------
-
-
 class HitCounts:
     """A cache's lookups by the tier that served them, and the seconds its hits saved.
 
@@ -146,6 +143,9 @@ class HitCounts:
                 remote_tiers=remote_tiers,
                 disk_tier=disk_tier,
             )
+
+
+# -- how stats read ----------------------------------------------------------------
 
 
 def _columns(stats: CacheStats) -> tuple[str, ...]:
