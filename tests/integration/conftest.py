@@ -57,6 +57,16 @@ def reference(plain):
     return conds
 
 
+@pytest.fixture(scope="session")
+def warm():
+    """New processes with chatterbox imported and ``components`` built: see warm.py."""
+    from warm import WarmProcesses
+
+    server = WarmProcesses()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def cache(tmp_path):
     return ConditionalCache(tmp_path / "cache")

@@ -1,6 +1,8 @@
 """One of several processes preparing the same voice into one cache folder.
 
-Usage: python race_worker.py CACHE_DIR CLIP GO_FILE [REDIS_URL]
+Run in a child of the warm server (tests/integration/warm.py), which hands it
+the English random-weight ``components``:
+``main(components, [CACHE_DIR, CLIP, GO_FILE, REDIS_URL?])``.
 Prints one JSON line: this process's stats and a digest of what it holds.
 """
 
@@ -8,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from cached_tts import CachedChatterboxTTS, ConditionalCache
-from cached_tts.testing import random_components, random_model
+from cached_tts.testing import random_model
 
 
 def conditionals_digest(conds) -> str:
@@ -28,12 +30,12 @@ def conditionals_digest(conds) -> str:
     return digest.hexdigest()
 
 
-def main() -> None:
-    cache_dir, clip, go_file = sys.argv[1:4]
-    remote = sys.argv[4] if len(sys.argv) > 4 else None
+def main(components: Any, argv: list[str]) -> None:
+    cache_dir, clip, go_file = argv[:3]
+    remote = argv[3] if len(argv) > 3 else None
     model = random_model(
         CachedChatterboxTTS,
-        components=random_components("english", seed=0),
+        components=components,
         cache=ConditionalCache(cache_dir, remote=remote),
     )
     Path(go_file + f".ready-{time.time_ns()}").touch()
@@ -51,7 +53,3 @@ def main() -> None:
             }
         )
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -3,39 +3,36 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-WORKER = Path(__file__).with_name("race_worker.py")
+if TYPE_CHECKING:
+    from warm import WarmProcesses
+
+RACE_WORKER = "import sys, race_worker\nrace_worker.main(components, sys.argv[1:])\n"
 
 
-def race(tmp_path: Path, argvs: list[list[str]], *, timeout: float = 300) -> list[dict]:
-    """Run ``race_worker.py`` once per argv, release them at once, return their reports.
+def race(
+    warm: WarmProcesses, tmp_path: Path, argvs: list[list[str]], *, timeout: float = 300
+) -> list[dict]:
+    """Run ``race_worker.main`` in a new process per argv, release them at once, return reports.
 
     Each worker builds its model, says it is ready, and waits for the go file,
     so that all of them ask for the voice at the same moment.
     """
     go = tmp_path / "go"
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), *argv[:2], str(go), *argv[2:]],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for argv in argvs
-    ]
+    workers = [warm.start(RACE_WORKER, *argv[:2], str(go), *argv[2:]) for argv in argvs]
     deadline = time.monotonic() + timeout
     while len(list(tmp_path.glob("go.ready-*"))) < len(workers):
         assert time.monotonic() < deadline, "workers did not get ready in time"
-        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+        failed = [w.wait().stderr for w in workers if w.poll() is not None]
+        assert not failed, failed
         time.sleep(0.05)
     go.touch()
     reports = []
     for worker in workers:
-        out, err = worker.communicate(timeout=timeout)
-        assert worker.returncode == 0, err
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+        done = worker.wait(timeout)
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return reports

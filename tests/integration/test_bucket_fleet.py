@@ -38,7 +38,7 @@ def test_a_new_machine_with_an_empty_folder_is_served_bitwise_from_the_bucket(
 
 
 def test_three_machines_racing_on_one_bucket_each_prepare_at_most_once(
-    tmp_path, clips, reference, s3_url
+    warm, tmp_path, clips, reference, s3_url
 ):
     """Without a lease, racing workers may each prepare; every result is still exact.
 
@@ -49,7 +49,7 @@ def test_three_machines_racing_on_one_bucket_each_prepare_at_most_once(
     real S3 keeps the first object written.)
     """
     argvs = [[str(tmp_path / f"machine-{n}"), clips["bob"], s3_url] for n in range(3)]
-    results = race(tmp_path, argvs)
+    results = race(warm, tmp_path, argvs)
 
     assert all(r["misses"] + r["remote_hits"] == 1 for r in results)
     assert all(r["disk_hits"] == 0 for r in results)

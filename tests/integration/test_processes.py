@@ -9,9 +9,11 @@ from racing import race
 pytestmark = pytest.mark.slow
 
 
-def test_three_processes_racing_on_one_folder_prepare_once_and_agree(tmp_path, clips, reference):
+def test_three_processes_racing_on_one_folder_prepare_once_and_agree(
+    warm, tmp_path, clips, reference
+):
     folder = str(tmp_path / "cache")
-    results = race(tmp_path, [[folder, clips["alice"]]] * 3)
+    results = race(warm, tmp_path, [[folder, clips["alice"]]] * 3)
 
     assert sum(r["misses"] for r in results) == 1
     assert sum(r["disk_hits"] for r in results) == 2

@@ -34,10 +34,10 @@ def test_a_voice_prepared_on_one_machine_is_served_bitwise_to_another(
 
 
 def test_three_machines_racing_on_one_redis_prepare_once_in_total(
-    tmp_path, clips, reference, redis_url
+    warm, tmp_path, clips, reference, redis_url
 ):
     argvs = [[str(tmp_path / f"machine-{n}"), clips["bob"], redis_url] for n in range(3)]
-    results = race(tmp_path, argvs)
+    results = race(warm, tmp_path, argvs)
 
     assert sum(r["misses"] for r in results) == 1
     assert sum(r["remote_hits"] for r in results) == 2
