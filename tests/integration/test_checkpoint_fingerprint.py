@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -76,7 +74,7 @@ print(json.dumps({"misses": stats.misses, "disk_hits": stats.disk_hits,
 """
 
 
-def test_another_models_files_landing_in_the_folder_keep_its_voices(tmp_path, clips):
+def test_another_models_files_landing_in_the_folder_keep_its_voices(warm, tmp_path, clips):
     # One hub snapshot holds the English and the multilingual checkpoints; VC
     # reads s3gen.safetensors alone.
     folder = tmp_path / "snapshot"
@@ -91,13 +89,9 @@ def test_another_models_files_landing_in_the_folder_keep_its_voices(tmp_path, cl
     for name in ("ve.safetensors", "ve.pt", "s3gen.pt", "t3_mtl23ls_v2.safetensors"):
         (folder / name).write_bytes(b"the other model's weights " + name.encode())
 
-    result = subprocess.run(
-        [sys.executable, "-c", SECOND_PROCESS, str(folder), str(cache.directory), clips["alice"]],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
+    # A new process (forked from the warm server, warm.py) that never met the folder.
+    result = warm.run(SECOND_PROCESS, str(folder), str(cache.directory), clips["alice"])
+    assert result.returncode == 0, result.stderr
     second = json.loads(result.stdout.strip().splitlines()[-1])
     assert (second["misses"], second["disk_hits"]) == (0, 1)
     assert second["weights"] == cache.model_fingerprint(model)
