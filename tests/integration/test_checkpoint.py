@@ -116,7 +116,11 @@ def test_the_multilingual_checkpoint_loads_with_upstreams_from_local(scratch, mo
     # is importable, which fails offline; without it, it logs and goes on.
     monkeypatch.setitem(sys.modules, "spacy_pkuseg", None)
 
-    model = ChatterboxMultilingualTTS.from_local(folder, "cpu")
+    # It also looks a Cangjie table up on the hub, which this machine cannot
+    # reach: offline the look-up fails at once (upstream logs and goes on),
+    # where online-but-unreachable retries for 23 s.
+    with offline_hub(scratch / "hub"):
+        model = ChatterboxMultilingualTTS.from_local(folder, "cpu")
 
     assert model.t3.hp.text_tokens_dict_size == 2454
     on_disk = load_file(folder / "t3_mtl23ls_v2.safetensors")
