@@ -1,56 +1,21 @@
-"""`python -m cached_tts run script.py`: an unmodified chatterbox script, cached.
+"""`python -m cached_tts run script.py`: the script runs as python runs it.
 
 The script runs under the real interpreter (`run` execs `python script.py`), so its
 `sys.argv`, `__main__`, `sys.path[0]`, traceback and exit code are python's own.
-tests/integration/test_run_any_command.py covers the other forms of `run`.
+tests/integration/test_run_any_command.py runs real chatterbox programs under
+`run`, in this form and the others, and counts their preparations.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
-
-import pytest
 
 import cached_tts
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(cached_tts.__file__).resolve().parent.parent
-
-# Plain chatterbox code. It counts S3Gen's reference embedding, the step that
-# every preparation runs, and knows nothing of cached-tts except the random
-# weights it is built on.
-PLAIN_SCRIPT = """
-import json
-import sys
-
-from chatterbox.tts import ChatterboxTTS
-
-from cached_tts.testing import random_components, random_model
-
-model = random_model(ChatterboxTTS, components=random_components())
-calls = 0
-embed_ref = model.s3gen.embed_ref
-
-
-def counting_embed_ref(*args, **kwargs):
-    global calls
-    calls += 1
-    return embed_ref(*args, **kwargs)
-
-
-model.s3gen.embed_ref = counting_embed_ref
-for _ in range(3):
-    for voice in sys.argv[1:3]:
-        model.prepare_conditionals(voice, exaggeration=0.5)
-print(json.dumps({"preparations": calls, "name": __name__, "argv": sys.argv}))
-sys.exit(int(sys.argv[3]))
-"""
 
 ARGV_SCRIPT = """
 import os
@@ -63,12 +28,10 @@ sys.exit(int(sys.argv[1]))
 """
 
 
-def run(script, *args, cache_dir, disable=False, cwd=None, options=()):
+def run(script, *args, cache_dir, cwd=None, options=()):
     env = {**os.environ, "CACHED_TTS_CACHE_DIR": str(cache_dir)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("CACHED_TTS_DISABLE", None)
-    if disable:
-        env["CACHED_TTS_DISABLE"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "cached_tts", "run", *options, str(script), *args],
         env=env,
@@ -78,49 +41,6 @@ def run(script, *args, cache_dir, disable=False, cwd=None, options=()):
         timeout=600,
         check=False,
     )
-
-
-def report(result):
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture
-def plain_script(tmp_path):
-    script = tmp_path / "speak.py"
-    script.write_text(textwrap.dedent(PLAIN_SCRIPT))
-    return script
-
-
-def entries(cache_dir):
-    folder = cache_dir / "entries"
-    return sorted(folder.glob("*.safetensors")) if folder.exists() else []
-
-
-def test_an_unmodified_script_prepares_each_voice_once_then_none_in_the_next_run(
-    plain_script, clips, tmp_path
-):
-    cache_dir = tmp_path / "cache"
-
-    first = run(plain_script, clips["alice"], clips["bob"], "0", cache_dir=cache_dir)
-    second = run(plain_script, clips["alice"], clips["bob"], "0", cache_dir=cache_dir)
-
-    assert first.returncode == 0, first.stderr
-    assert report(first)["preparations"] == 2
-    assert len(entries(cache_dir)) == 2
-    assert second.returncode == 0, second.stderr
-    assert report(second)["preparations"] == 0
-
-
-def test_with_caching_disabled_the_script_prepares_every_time_and_stores_nothing(
-    plain_script, clips, tmp_path
-):
-    cache_dir = tmp_path / "cache"
-
-    result = run(plain_script, clips["alice"], clips["bob"], "0", cache_dir=cache_dir, disable=True)
-
-    assert result.returncode == 0, result.stderr
-    assert report(result)["preparations"] == 6
-    assert entries(cache_dir) == []
 
 
 def test_the_script_sees_its_argv_main_name_folder_and_cache_dir_and_keeps_its_exit_code(

@@ -132,7 +132,14 @@ def build_wheel(folder: Path) -> Path:
     return wheel
 
 
-def test_a_console_script_installed_by_pip_is_cached(clips, plain_run, tmp_path):
+def entries(cache_dir: Path) -> list[Path]:
+    folder = cache_dir / "entries"
+    return sorted(folder.glob("*.safetensors")) if folder.exists() else []
+
+
+def test_a_console_script_installed_by_pip_is_cached_and_the_next_run_prepares_nothing(
+    clips, plain_run, tmp_path
+):
     target = tmp_path / "installed"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "install"]
     installed = start(
@@ -141,17 +148,32 @@ def test_a_console_script_installed_by_pip_is_cached(clips, plain_run, tmp_path)
     assert installed.returncode == 0, installed.stderr
     env = environment(tmp_path / "out", path=[target / "bin"], pythonpath=[target])
     cache = tmp_path / "cache"
+    voices = [clips["alice"], clips["bob"]]
 
-    first = start(
-        cached_tts_run("--cache-dir", cache, "speak-voices", clips["alice"], clips["bob"]), env
-    )
-    second = start(
-        cached_tts_run("--cache-dir", cache, "speak-voices", clips["alice"], clips["bob"]), env
-    )
+    first = start(cached_tts_run("--cache-dir", cache, "speak-voices", *voices), env)
+    # The next run, of the same program as a script: `run speak.py` execs `python speak.py`.
+    second = start(cached_tts_run("--cache-dir", cache, PROGRAMS / "speak.py", *voices), env)
 
     assert [r["preparations"] for r in reports(first)] == [{"alice": 1, "bob": 1}]
     assert [r["preparations"] for r in reports(second)] == [{}]
+    assert len(entries(cache)) == 2
     assert assert_bitwise_plain(tmp_path / "out", plain_run) == 8
+
+
+def test_with_caching_disabled_a_script_prepares_every_time_and_stores_nothing(
+    clips, plain_run, tmp_path
+):
+    env = {**environment(tmp_path / "out"), "CACHED_TTS_DISABLE": "1"}
+    cache = tmp_path / "cache"
+
+    result = start(
+        cached_tts_run("--cache-dir", cache, PROGRAMS / "speak.py", clips["alice"], clips["bob"]),
+        env,
+    )
+
+    assert [r["preparations"] for r in reports(result)] == [{"alice": 2, "bob": 2}]
+    assert entries(cache) == []
+    assert assert_bitwise_plain(tmp_path / "out", plain_run) == 4
 
 
 def test_a_module_run_with_m_is_cached(clips, plain_run, tmp_path):
