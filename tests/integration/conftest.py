@@ -37,6 +37,21 @@ def clips(tmp_path_factory):
     }
 
 
+@pytest.fixture
+def short_generation(components, tmp_path, monkeypatch):
+    """A 1 s voice, and generation capped at 10 speech tokens: a generate in 3 s, not 9.
+
+    S3Gen decodes the voice's tokens with the new ones; the cap holds for the test.
+    """
+    inference = components.t3.inference
+
+    def ten_tokens(*args, max_new_tokens=None, **kwargs):  # noqa: ARG001 -- generate asks for 1000
+        return inference(*args, max_new_tokens=10, **kwargs)
+
+    monkeypatch.setattr(components.t3, "inference", ten_tokens)
+    return str(write_voice_clip(tmp_path / "short.wav", seconds=1.0, seed=1))
+
+
 @pytest.fixture(scope="session")
 def plain(components):
     """A plain upstream ChatterboxTTS on the same modules: the reference."""

@@ -174,14 +174,14 @@ def test_background_warm_takes_turns_on_the_model_lock(components, clips, tmp_pa
     assert model.cache.stats().memory_hits == 1  # ready in the cache the moment it is done
 
 
-def test_say_writes_a_wav_in_the_voice_and_reports_cache_hits(clips, tmp_path, capsys):
+def test_say_writes_a_wav_in_the_voice_and_reports_cache_hits(short_generation, tmp_path, capsys):
     cache_dir = tmp_path / "cache"
-    assert warm_cli(capsys, cache_dir, clips["alice"])[0] == 0
+    assert warm_cli(capsys, cache_dir, short_generation)[0] == 0
     out_wav = tmp_path / "hello.wav"
 
     code = main(
         [
-            *("say", "Hi.", "--voice", clips["alice"], "--out", str(out_wav)),
+            *("say", "Hi.", "--voice", short_generation, "--out", str(out_wav)),
             *("--random-weights", "--cache-dir", str(cache_dir)),
         ]
     )
