@@ -176,15 +176,12 @@ def test_with_caching_disabled_a_script_prepares_every_time_and_stores_nothing(
     assert assert_bitwise_plain(tmp_path / "out", plain_run) == 4
 
 
-def test_a_module_run_with_m_is_cached(clips, plain_run, tmp_path):
-    result = run_on_voices(tmp_path, clips, "-m", "speak")
-
-    assert [r["preparations"] for r in reports(result)] == [{"alice": 1, "bob": 1}]
-    assert assert_bitwise_plain(tmp_path / "out", plain_run) == 4
-
-
-def test_a_subprocess_child_serves_from_the_parents_folder(clips, plain_run, tmp_path):
-    result = run_on_voices(tmp_path, clips, "python", PROGRAMS / "parent_child.py")
+def test_a_module_run_with_m_is_cached_and_its_subprocess_child_serves_from_its_folder(
+    clips, plain_run, tmp_path
+):
+    # The parent prepares each voice once and stores it (plain, its child would
+    # prepare each twice); the child is `python speak.py`, started by the parent.
+    result = run_on_voices(tmp_path, clips, "-m", "parent_child")
 
     child, parent = reports(result)
     assert (parent["preparations"], child["preparations"]) == ({"alice": 1, "bob": 1}, {})
