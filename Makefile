@@ -6,9 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo check lint test bench
 
+# After pip, one import of chatterbox compiles librosa's numba kernels into numba's cache beside
+# librosa, as pip compiles .pyc files: until one process has, every process that imports
+# chatterbox compiles them (~3 s of CPU each).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -W ignore -c 'import chatterbox.tts'
 	touch $(STAMP)
 
 demo: $(STAMP)
