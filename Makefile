@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo check lint test bench
 
-# After pip, one import of chatterbox compiles librosa's numba kernels into numba's cache beside
-# librosa, as pip compiles .pyc files: until one process has, every process that imports
-# chatterbox compiles them (~3 s of CPU each).
+# After pip, one process loads the librosa modules that compile numba kernels when they load
+# (chatterbox loads them to read a voice), which fills numba's cache beside librosa, as pip
+# compiles .pyc files: until one process has, every process that loads them compiles them,
+# ~15 s of CPU.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	$(BIN)/python -W ignore -c 'import chatterbox.tts'
+	$(BIN)/python -W ignore -c 'import chatterbox.tts, librosa.core.audio, librosa.core.pitch, librosa.util.utils'
 	touch $(STAMP)
 
 demo: $(STAMP)
