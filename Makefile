@@ -28,7 +28,7 @@ check: $(STAMP)
 lint: check
 	$(BIN)/mypy
 
-# The suite, with mypy beside it rather than before it: mypy takes ~35 s of one core from a
+# The suite, with mypy beside it rather than before it: mypy takes ~14 s of one core from a
 # cold cache, and the suite leaves the cores idle part of the time (waiting on the processes
 # its tests start). mypy's report is printed after pytest's; either failing fails make test.
 # Two workers (pytest-xdist); --dist loadfile keeps each file's module fixtures on one worker,
