@@ -13,14 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-from chatterbox.models.s3gen import S3Gen
-from chatterbox.models.t3 import T3
-from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS
-from chatterbox.models.t3.modules.t3_config import T3Config
-from chatterbox.models.voice_encoder import VoiceEncoder
-from chatterbox.tts import ChatterboxTTS
-
 TINY = "plainvoice_tiny_llama"
 
 
@@ -28,6 +20,15 @@ class CountedModel:
     """A plain model whose real preparations (S3Gen's reference embedding) are counted."""
 
     def __init__(self) -> None:
+        # Imported here: a process that only reports (the spawn pool's parent) never loads them.
+        import torch
+        from chatterbox.models.s3gen import S3Gen
+        from chatterbox.models.t3 import T3
+        from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS
+        from chatterbox.models.t3.modules.t3_config import T3Config
+        from chatterbox.models.voice_encoder import VoiceEncoder
+        from chatterbox.tts import ChatterboxTTS
+
         LLAMA_CONFIGS.setdefault(TINY, {**LLAMA_CONFIGS["Llama_520M"], "num_hidden_layers": 1})
         hp = T3Config()
         hp.llama_config_name = TINY
